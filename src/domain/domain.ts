@@ -1,0 +1,267 @@
+/*
+ * Domain: one SharedArrayBuffer and the threads that use it (SPEC §1).
+ *
+ * A registered thread plays the role of a kernel CPU: it owns a slot (domain/threads.ts) and a
+ * per-thread area (domain/layout.ts). Named objects are created on first use by any thread and
+ * found by name by every other (domain/registry.ts); each thread builds its own small wrapper
+ * object around the shared state, cached here by name.
+ *
+ * Workers: spawn() reserves a slot, then starts the worker with the handle in worker_threads'
+ * environment data (workerData and argv pass through untouched); Domain.attach() in the worker
+ * claims the reserved slot. spawn() watches the worker: on 'exit' (normal, crash or terminate)
+ * the slot is marked DEAD, which releases every grace period waiting for it and lets robust
+ * mutexes and drains see the death. Only the spawning thread's event loop sees 'exit': a thread
+ * that is itself blocked in a *Sync wait learns of the death when its wait's slice or timeout ends.
+ */
+import { Worker, getEnvironmentData, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
+import { QuiesceError } from '../errors.js';
+import { Rcu } from '../rcu/rcu.js';
+import { Srcu } from '../rcu/srcu.js';
+import { DomainCore } from './core.js';
+import {
+  H_MAGIC,
+  H_NAME_LEN,
+  H_NAME_OFF,
+  H_VERSION,
+  KIND_NAMES,
+  Kind,
+  LAYOUT_VERSION,
+  MAGIC,
+  RCU_QS_EVENTS,
+  SRCU_HEADER_BYTES,
+  SRCU_PERCPU_BYTES,
+  T_STATE,
+  computeGeometry,
+  readGeometry,
+  slotWord,
+  writeGeometry,
+} from './layout.js';
+import { hashString, type Layout } from './registry.js';
+import { registerAttached, unregisterAttached, type AttachedSlot } from './thread.js';
+
+/** Structured-cloneable: pass it through postMessage or workerData, then Domain.attach(handle). */
+export interface DomainHandle {
+  readonly kind: 'quiesce.domain';
+  readonly version: number;
+  readonly sab: SharedArrayBuffer;
+}
+
+export interface DomainOptions {
+  /** Size of the shared buffer in bytes (default 8 MiB; at least 64 KiB). */
+  bytes?: number;
+  /** Most threads that may ever attach, dead ones included (default 64). */
+  maxThreads?: number;
+  /** Shown in every message about this domain (default 'default'). */
+  name?: string;
+}
+
+/** Options every named lock-like object takes: its lockdep class (default: the object's name). */
+export interface LockOptions {
+  class?: string;
+}
+
+const ENV_KEY = 'quiesce:spawn';
+const DEFAULT_BYTES = 8 << 20;
+const DEFAULT_MAX_THREADS = 64;
+
+/** Domains this thread is attached to, by buffer: attach() twice gives the same Domain. */
+const attachedDomains = new WeakMap<SharedArrayBuffer, Domain>();
+
+interface SpawnInfo {
+  handle: DomainHandle;
+  slot: number;
+  gen: number;
+}
+
+function checkHandle(h: unknown): DomainHandle {
+  const bad = (why: string): QuiesceError => new QuiesceError('ERR_BAD_HANDLE', `Domain.attach: ${why}`);
+  if (h === null || typeof h !== 'object') throw bad('the handle must be the object from domain.handle');
+  const x = h as Partial<DomainHandle>;
+  if (x.kind !== 'quiesce.domain' || !(x.sab instanceof SharedArrayBuffer)) throw bad('not a quiesce domain handle');
+  if (x.version !== LAYOUT_VERSION) throw bad(`handle is from layout version ${String(x.version)}, this quiesce uses ${LAYOUT_VERSION}`);
+  const i32 = new Int32Array(x.sab);
+  if (x.sab.byteLength < 4096 || Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) {
+    throw bad('the shared buffer is not an initialised quiesce domain (corrupt handle?)');
+  }
+  return x as DomainHandle;
+}
+
+export class Domain {
+  /** @internal */ readonly core: DomainCore;
+  readonly handle: DomainHandle;
+  private readonly objects = new Map<string, { kind: Kind; obj: unknown }>();
+  private rcuInstance: Rcu | undefined;
+  private attachedSlot: AttachedSlot | undefined;
+
+  private constructor(core: DomainCore) {
+    this.core = core;
+    this.handle = Object.freeze({ kind: 'quiesce.domain', version: LAYOUT_VERSION, sab: core.sab });
+  }
+
+  /** Create a domain and register the calling thread in it. */
+  static create(options: DomainOptions = {}): Domain {
+    if (options === null || typeof options !== 'object') throw new QuiesceError('ERR_INVALID_ARG', 'Domain.create(options): options must be an object');
+    const bytes = options.bytes ?? DEFAULT_BYTES;
+    const maxThreads = options.maxThreads ?? DEFAULT_MAX_THREADS;
+    const name = options.name ?? 'default';
+    if (!Number.isInteger(bytes) || bytes < 65536 || bytes > 1 << 30) {
+      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: bytes must be an integer from 65536 to 2^30, got ${String(bytes)}`);
+    }
+    if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
+      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: maxThreads must be an integer from 1 to 1024, got ${String(maxThreads)}`);
+    }
+    if (typeof name !== 'string' || name.length === 0) throw new QuiesceError('ERR_INVALID_ARG', 'Domain.create: name must be a non-empty string');
+    const g = computeGeometry(bytes, maxThreads);
+    if (g.percpuStride < 256) {
+      throw new QuiesceError('ERR_OUT_OF_SHARED_MEMORY', `Domain '${name}': ${bytes} bytes leave too little per-thread memory for ${maxThreads} threads`);
+    }
+    const sab = new SharedArrayBuffer(bytes);
+    const i32 = new Int32Array(sab);
+    const core = new DomainCore(sab, g);
+    const s = core.alloc.stringAlloc(name); // before the magic is published
+    i32[H_NAME_OFF] = s.off;
+    i32[H_NAME_LEN] = s.len;
+    writeGeometry(i32, g);
+    const d = new Domain(core);
+    d.join(core.threads.claim(threadId));
+    attachedDomains.set(sab, d);
+    return d;
+  }
+
+  /**
+   * Attach the calling thread. In a worker started by domain.spawn(), call it with no argument;
+   * elsewhere pass a handle received through workerData or postMessage.
+   */
+  static attach(handle?: DomainHandle): Domain {
+    let reserved: SpawnInfo | undefined;
+    if (handle === undefined) {
+      reserved = getEnvironmentData(ENV_KEY) as SpawnInfo | undefined;
+      if (!reserved) {
+        throw new QuiesceError('ERR_NOT_ATTACHED', 'Domain.attach(): no handle given and this thread was not started by domain.spawn()');
+      }
+      handle = reserved.handle;
+    }
+    const h = checkHandle(handle);
+    const existing = attachedDomains.get(h.sab);
+    if (existing && existing.core.attached) return existing;
+    const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
+    const d = new Domain(core);
+    let got: { slot: number; gen: number } | null = null;
+    if (reserved && reserved.handle.sab === h.sab) got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
+    d.join(got ?? core.threads.claim(threadId));
+    attachedDomains.set(h.sab, d);
+    return d;
+  }
+
+  private join(s: { slot: number; gen: number }): void {
+    const core = this.core;
+    core.slot = s.slot;
+    core.gen = s.gen;
+    this.rcuInstance = new Rcu(core);
+    const rcu = this.rcuInstance;
+    this.attachedSlot = {
+      i32: core.i32,
+      stateIndex: slotWord(core.g, s.slot, T_STATE),
+      qsEventsIndex: RCU_QS_EVENTS,
+      inReadSection: () => rcu.inReadSection,
+      offlineDepth: 0,
+    };
+    registerAttached(this.attachedSlot);
+  }
+
+  get name(): string {
+    return this.core.name;
+  }
+
+  /** This thread's slot, 0..maxThreads-1. */
+  get threadIndex(): number {
+    this.core.checkAttached(`Domain '${this.name}'`);
+    return this.core.slot;
+  }
+
+  get maxThreads(): number {
+    return this.core.g.maxThreads;
+  }
+
+  /** The domain's RCU (one per domain, like the kernel's). */
+  get rcu(): Rcu {
+    this.core.checkAttached(`Domain '${this.name}'`);
+    return this.rcuInstance!;
+  }
+
+  /**
+   * Start a worker_threads Worker that can Domain.attach() with no argument. workerData, argv and
+   * every other option pass through unchanged. The worker is watched: when it exits, crashes or is
+   * terminated its slot is marked dead (see the header comment).
+   */
+  spawn(filename: string | URL, options?: WorkerOptions): Worker {
+    this.core.checkAttached(`Domain '${this.name}'`);
+    const core = this.core;
+    const r = core.threads.reserve();
+    const prev = getEnvironmentData(ENV_KEY);
+    let w: Worker;
+    try {
+      setEnvironmentData(ENV_KEY, { handle: this.handle, slot: r.slot, gen: r.gen } satisfies SpawnInfo);
+      w = new Worker(filename, options);
+    } catch (e) {
+      core.threads.unreserve(r.slot, r.gen);
+      throw e;
+    } finally {
+      setEnvironmentData(ENV_KEY, prev as never);
+    }
+    w.once('exit', () => {
+      if (core.threads.markDead(r.slot, r.gen)) core.handleDeath(r.slot);
+    });
+    return w;
+  }
+
+  /** This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted. */
+  detach(): void {
+    const core = this.core;
+    if (!core.attached) return;
+    if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
+    unregisterAttached(this.attachedSlot!);
+    core.threads.leave(core.slot);
+    core.slot = -1;
+    attachedDomains.delete(core.sab);
+  }
+
+  /** Describe thread `t` (for reports). */
+  describeThread(t: number): string {
+    return this.core.threads.describe(t);
+  }
+
+  // ---- named objects --------------------------------------------------------------------------------
+
+  /** @internal get-or-create a named object of `kind` and wrap it for this thread. */
+  named<T>(kind: Kind, name: string, canonicalOptions: string, layout: Layout, wrap: (obj: number, pcpu: number, created: boolean) => T): T {
+    const kindName = KIND_NAMES[kind]!;
+    if (typeof name !== 'string' || name.length === 0) throw new QuiesceError('ERR_INVALID_ARG', `Domain '${this.name}': a ${kindName} needs a non-empty string name`);
+    this.core.checkAttached(`${kindName} '${name}'`);
+    const cached = this.objects.get(name);
+    const optsHash = hashString(canonicalOptions);
+    const e = this.core.registry.getOrCreate(kind, name, optsHash, layout); // checks kind + options every call
+    if (cached) return cached.obj as T;
+    const obj = wrap(e.obj, e.pcpu, e.created);
+    this.objects.set(name, { kind, obj });
+    return obj;
+  }
+
+  /** Sleepable RCU whose read sections may span `await`. */
+  srcu(name: string, options: LockOptions = {}): Srcu {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.Srcu, name, `class=${cls}`, { headerBytes: SRCU_HEADER_BYTES, percpuBytes: SRCU_PERCPU_BYTES }, (obj, pcpu) =>
+      new Srcu(this.core, name, cls, obj, pcpu, this.rcu),
+    );
+  }
+}
+
+/** Validate `options.class` and default it to the object's name. */
+export function lockClassOption(options: LockOptions | undefined, name: string): string {
+  if (options === undefined) return name;
+  if (options === null || typeof options !== 'object') throw new QuiesceError('ERR_INVALID_ARG', `'${name}': options must be an object`);
+  if (options.class !== undefined && (typeof options.class !== 'string' || options.class.length === 0)) {
+    throw new QuiesceError('ERR_INVALID_ARG', `'${name}': options.class must be a non-empty string`);
+  }
+  return options.class ?? name;
+}

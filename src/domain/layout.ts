@@ -1,0 +1,224 @@
+/*
+ * The shared-memory layout of a Domain: the ONLY place that knows where anything lives.
+ *
+ * One SharedArrayBuffer, viewed as an Int32Array `i32`. Every offset below is in 32-bit words
+ * unless its name ends in _BYTES. Regions, in order:
+ *
+ *   +-----------------------------+  0
+ *   | header (H_*)                |  HEADER_WORDS words: magic, sizes, allocator tops, RCU state
+ *   +-----------------------------+  threadsBase
+ *   | thread table                |  maxThreads slots x SLOT_WORDS (one 64-byte line per slot)
+ *   +-----------------------------+  registryBase
+ *   | named-object hash table     |  registryCap entries x REG_WORDS, open addressing
+ *   +-----------------------------+  stringsBase
+ *   | string heap (UTF-8 names)   |  bump allocated
+ *   +-----------------------------+  heapBase
+ *   | object heap                 |  bump allocated, 64-byte aligned object headers
+ *   +-----------------------------+  percpuBase
+ *   | per-thread areas            |  maxThreads areas x percpuStride bytes (the percpu allocator)
+ *   +-----------------------------+  bytes
+ *
+ * The per-thread areas are the kernel's percpu chunks: a percpu variable is ONE offset `off`
+ * valid in every area; thread t's copy is at percpuBase + t*percpuStride + off. A thread's
+ * counters for all objects sit together in its own area, so a PercpuRef costs 4 bytes per thread
+ * (SPEC §1: at most 8) and two threads never write the same cache line on the fast path (areas
+ * are 64-byte aligned and a multiple of 64 bytes long).
+ *
+ * The header is written once by Domain.create before the buffer is shared (postMessage /
+ * workerData is a happens-before edge), except the words documented as atomic below, which are
+ * only ever accessed with Atomics.
+ */
+
+export const MAGIC = 0x51534345; // 'QSCE'
+export const LAYOUT_VERSION = 1;
+
+export const CACHE_LINE_BYTES = 64;
+export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
+
+// ---- header words -------------------------------------------------------------------------
+export const H_MAGIC = 0;
+export const H_VERSION = 1;
+export const H_BYTES = 2;
+export const H_MAX_THREADS = 3;
+export const H_THREADS_BASE = 4; // word index
+export const H_REGISTRY_BASE = 5; // word index
+export const H_REGISTRY_CAP = 6; // entries (power of two)
+export const H_STRINGS_BASE = 7; // byte offset
+export const H_STRINGS_END = 8; // byte offset
+export const H_HEAP_BASE = 9; // byte offset
+export const H_HEAP_END = 10; // byte offset
+export const H_PERCPU_BASE = 11; // byte offset
+export const H_PERCPU_STRIDE = 12; // bytes per thread area
+export const H_NAME_OFF = 13; // domain name in the string heap
+export const H_NAME_LEN = 14;
+// atomic words (allocator tops and locks)
+export const H_STRINGS_TOP = 16; // atomic: next free byte in the string heap
+export const H_HEAP_TOP = 17; // atomic: next free byte in the object heap
+export const H_PERCPU_TOP = 18; // atomic: next free byte offset inside every per-thread area
+export const H_REGISTRY_LOCK = 19; // atomic: spin/futex lock guarding registry inserts
+export const H_REGISTRY_COUNT = 20; // atomic
+export const H_THREAD_EPOCH = 21; // atomic: bumped (and notified) whenever a slot changes state
+// RCU (rcu/rcu.ts owns these; each on its own line to keep the GP machinery off the header line)
+export const H_RCU = 32; // first word of the RCU line
+export const RCU_GP_SEQ = H_RCU + 0; // atomic: rcu_seq, low bit = GP in progress
+export const RCU_GP_DRIVER = H_RCU + 1; // atomic: slot+1 of the thread driving the current GP
+export const RCU_QS_EVENTS = H_RCU + 2; // atomic: bumped + notified on every QS report / offline
+export const RCU_GP_COUNT = H_RCU + 3; // atomic: completed grace periods (statistics)
+export const RCU_EXP_COUNT = H_RCU + 4; // atomic: of which expedited
+export const HEADER_WORDS = 64;
+
+// ---- thread slots ---------------------------------------------------------------------------
+export const SLOT_WORDS = CACHE_LINE_WORDS;
+export const T_STATE = 0; // atomic: ThreadState
+export const T_GEN = 1; // atomic: bumped each time the slot is (re)claimed
+export const T_QS_REQ = 2; // atomic: grace period this thread is asked to acknowledge (written by GP driver)
+export const T_QS_ACK = 3; // atomic: last grace period this thread acknowledged (written by the thread)
+export const T_CB_QUEUED = 4; // atomic: rcu.call() callbacks ever queued by this thread
+export const T_CB_DONE = 5; // atomic: ... of which have run
+export const T_THREAD_ID = 6; // worker_threads.threadId of the occupant
+export const T_OFFLINE_DEPTH = 7; // plain, owner-only: nesting of quiesce's own blocking waits
+
+export const enum ThreadState {
+  FREE = 0, // never used, or left by detach(); claimable
+  STARTING = 1, // reserved by spawn() for a worker that has not attached yet (never waited for)
+  ONLINE = 2, // running JS: a grace period needs a quiescent state from it
+  OFFLINE = 3, // blocked inside a quiesce wait: an extended quiescent state
+  DEAD = 4, // exited, crashed or terminated; never waited for, never reused (its counters stay)
+}
+
+// ---- registry entries -------------------------------------------------------------------------
+export const REG_WORDS = 8;
+export const R_STATE = 0; // 0 empty, 1 ready
+export const R_HASH = 1;
+export const R_KIND = 2;
+export const R_NAME_OFF = 3;
+export const R_NAME_LEN = 4;
+export const R_OPTS_HASH = 5; // hash of the canonical options (ERR_KIND_MISMATCH on disagreement)
+export const R_OBJ = 6; // byte offset of the object's shared header in the heap
+export const R_PCPU = 7; // byte offset of the object's percpu variables (or -1)
+
+/** Object kinds stored in the registry. */
+export const enum Kind {
+  Mutex = 1,
+  RwSem = 2,
+  PercpuRwSem = 3,
+  Completion = 4,
+  PercpuRef = 5,
+  Revocable = 6,
+  Srcu = 7,
+}
+
+export const KIND_NAMES: Record<number, string> = {
+  1: 'Mutex',
+  2: 'RwSem',
+  3: 'PercpuRwSem',
+  4: 'Completion',
+  5: 'PercpuRef',
+  6: 'Revocable',
+  7: 'Srcu',
+};
+
+export interface Geometry {
+  bytes: number;
+  maxThreads: number;
+  threadsBase: number;
+  registryBase: number;
+  registryCap: number;
+  stringsBase: number;
+  stringsEnd: number;
+  heapBase: number;
+  heapEnd: number;
+  percpuBase: number;
+  percpuStride: number;
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Carve `bytes` into the regions above. Percpu gets half of what is left after the fixed parts. */
+export function computeGeometry(bytes: number, maxThreads: number): Geometry {
+  const threadsBase = HEADER_WORDS;
+  let registryCap = 256;
+  while (registryCap * 1024 < bytes && registryCap < 1 << 20) registryCap *= 2; // ~1 entry per KiB
+  const registryBase = threadsBase + maxThreads * SLOT_WORDS;
+  const stringsBase = (registryBase + registryCap * REG_WORDS) * 4;
+  const stringsEnd = stringsBase + alignUp(Math.max(16384, bytes >> 5), CACHE_LINE_BYTES);
+  const rest = bytes - stringsEnd;
+  const percpuStride = Math.floor(rest / 2 / maxThreads / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
+  const percpuBase = alignUp(bytes - percpuStride * maxThreads, CACHE_LINE_BYTES);
+  const heapBase = stringsEnd;
+  const heapEnd = percpuBase;
+  return {
+    bytes,
+    maxThreads,
+    threadsBase,
+    registryBase,
+    registryCap,
+    stringsBase,
+    stringsEnd,
+    heapBase,
+    heapEnd,
+    percpuBase,
+    percpuStride,
+  };
+}
+
+export function writeGeometry(i32: Int32Array, g: Geometry): void {
+  i32[H_VERSION] = LAYOUT_VERSION;
+  i32[H_BYTES] = g.bytes;
+  i32[H_MAX_THREADS] = g.maxThreads;
+  i32[H_THREADS_BASE] = g.threadsBase;
+  i32[H_REGISTRY_BASE] = g.registryBase;
+  i32[H_REGISTRY_CAP] = g.registryCap;
+  i32[H_STRINGS_BASE] = g.stringsBase;
+  i32[H_STRINGS_END] = g.stringsEnd;
+  i32[H_HEAP_BASE] = g.heapBase;
+  i32[H_HEAP_END] = g.heapEnd;
+  i32[H_PERCPU_BASE] = g.percpuBase;
+  i32[H_PERCPU_STRIDE] = g.percpuStride;
+  Atomics.store(i32, H_STRINGS_TOP, g.stringsBase);
+  Atomics.store(i32, H_HEAP_TOP, g.heapBase);
+  Atomics.store(i32, H_PERCPU_TOP, 0);
+  Atomics.store(i32, H_MAGIC, MAGIC); // last: a reader that sees MAGIC sees the rest
+}
+
+export function readGeometry(i32: Int32Array): Geometry {
+  return {
+    bytes: i32[H_BYTES]!,
+    maxThreads: i32[H_MAX_THREADS]!,
+    threadsBase: i32[H_THREADS_BASE]!,
+    registryBase: i32[H_REGISTRY_BASE]!,
+    registryCap: i32[H_REGISTRY_CAP]!,
+    stringsBase: i32[H_STRINGS_BASE]!,
+    stringsEnd: i32[H_STRINGS_END]!,
+    heapBase: i32[H_HEAP_BASE]!,
+    heapEnd: i32[H_HEAP_END]!,
+    percpuBase: i32[H_PERCPU_BASE]!,
+    percpuStride: i32[H_PERCPU_STRIDE]!,
+  };
+}
+
+/** Word index of field `f` of thread slot `t`. */
+export const slotWord = (g: Geometry, t: number, f: number): number => g.threadsBase + t * SLOT_WORDS + f;
+
+/** Word index of thread t's copy of the percpu variable at byte offset `off`. */
+export const percpuWord = (g: Geometry, t: number, off: number): number =>
+  (g.percpuBase + t * g.percpuStride + off) >> 2;
+
+// =============================================================================================
+// Per-object layouts. Each primitive's shared header (in the object heap, word offsets from the
+// header's first word) and its percpu variables (word offsets inside each thread's area).
+// =============================================================================================
+
+// ---- Srcu (rcu/srcu.ts) ---------------------------------------------------------------------------
+export const SRCU_IDX = 0; // atomic: flip counter; readers use (IDX & 1)
+export const SRCU_GP_SEQ = 1; // atomic: rcu_seq of SRCU grace periods
+export const SRCU_DRIVER = 2; // atomic: slot+1 of the thread driving the current SRCU GP
+export const SRCU_UNLOCK_EVENTS = 3; // atomic: bumped + notified by readUnlock while a GP waits
+export const SRCU_WAITERS = 4; // atomic: > 0 while a GP driver waits for readers to drain
+export const SRCU_HEADER_BYTES = 64;
+// percpu words
+export const SRCU_PC_LOCK = 0; // [0], [1]: read_lock counts per index (plain, owner-only writes)
+export const SRCU_PC_UNLOCK = 2; // [2], [3]: read_unlock counts per index (Atomics.add)
+export const SRCU_PC_CB_QUEUED = 4; // srcu.call() callbacks queued by this thread
+export const SRCU_PC_CB_DONE = 5; // ... of which have run
+export const SRCU_PERCPU_BYTES = 24;

@@ -1,0 +1,122 @@
+/*
+ * The thread registry: which threads use the domain, and in what state (the kernel's cpu masks).
+ *
+ * Slot states (layout.ts ThreadState):  FREE -> STARTING -> ONLINE <-> OFFLINE -> DEAD
+ *                                       FREE ------------> ONLINE -> (detach) FREE
+ * A slot is claimed with a compareExchange on T_STATE, so two threads never get one slot. T_GEN is
+ * bumped on every claim; whoever marks a slot dead names the generation it saw, so a stale 'exit'
+ * event can never kill the slot's next occupant. DEAD slots are never reused: the per-thread
+ * counters of a dead thread stay part of every sum (its references are still held; a drain names
+ * them), exactly like the percpu counters of an offlined CPU.
+ *
+ * Every state change bumps H_THREAD_EPOCH and RCU_QS_EVENTS and notifies both words, so anything
+ * waiting on a thread (a grace period, a robust mutex waiter) re-checks at once.
+ */
+import { QuiesceError } from '../errors.js';
+import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
+
+export class Threads {
+  constructor(
+    private readonly i32: Int32Array,
+    private readonly g: Geometry,
+    private readonly domainName: () => string,
+  ) {}
+
+  state(t: number): ThreadState {
+    return Atomics.load(this.i32, slotWord(this.g, t, T_STATE));
+  }
+  gen(t: number): number {
+    return Atomics.load(this.i32, slotWord(this.g, t, T_GEN));
+  }
+  threadId(t: number): number {
+    return Atomics.load(this.i32, slotWord(this.g, t, T_THREAD_ID));
+  }
+
+  private changed(): void {
+    Atomics.add(this.i32, H_THREAD_EPOCH, 1);
+    Atomics.notify(this.i32, H_THREAD_EPOCH);
+    Atomics.add(this.i32, RCU_QS_EVENTS, 1);
+    Atomics.notify(this.i32, RCU_QS_EVENTS);
+  }
+
+  private full(): QuiesceError {
+    return new QuiesceError(
+      'ERR_DOMAIN_FULL',
+      `Domain '${this.domainName()}': all ${this.g.maxThreads} thread slots are in use or dead (raise maxThreads)`,
+    );
+  }
+
+  /** Claim a FREE slot for the calling thread (ONLINE). */
+  claim(threadId: number): { slot: number; gen: number } {
+    for (let t = 0; t < this.g.maxThreads; t++) {
+      const w = slotWord(this.g, t, T_STATE);
+      if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
+        return this.claimReserved(t, Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1, threadId)!;
+      }
+    }
+    throw this.full();
+  }
+
+  /** Reserve a slot for a worker about to be spawned (STARTING: never waited for). */
+  reserve(): { slot: number; gen: number } {
+    for (let t = 0; t < this.g.maxThreads; t++) {
+      const w = slotWord(this.g, t, T_STATE);
+      if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
+        return { slot: t, gen: Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1 };
+      }
+    }
+    throw this.full();
+  }
+
+  /** The reserved worker takes its slot. Null if the reservation is gone (e.g. already claimed). */
+  claimReserved(slot: number, gen: number, threadId: number): { slot: number; gen: number } | null {
+    if (this.gen(slot) !== gen) return null;
+    this.i32[slotWord(this.g, slot, T_THREAD_ID)] = threadId;
+    if (Atomics.compareExchange(this.i32, slotWord(this.g, slot, T_STATE), ThreadState.STARTING, ThreadState.ONLINE) !== ThreadState.STARTING) {
+      return null;
+    }
+    this.changed();
+    return { slot, gen };
+  }
+
+  /** The thread leaves for good (detach): its slot becomes FREE, its counters stay in the sums. */
+  leave(slot: number): void {
+    Atomics.store(this.i32, slotWord(this.g, slot, T_STATE), ThreadState.FREE);
+    this.changed();
+  }
+
+  /** A reserved worker exited before attaching: give the slot back. */
+  unreserve(slot: number, gen: number): void {
+    if (this.gen(slot) === gen) Atomics.compareExchange(this.i32, slotWord(this.g, slot, T_STATE), ThreadState.STARTING, ThreadState.FREE);
+  }
+
+  /** The occupant of `slot` (generation `gen`) exited, crashed or was terminated. True if it was marked. */
+  markDead(slot: number, gen: number): boolean {
+    if (this.gen(slot) !== gen) return false;
+    const w = slotWord(this.g, slot, T_STATE);
+    for (;;) {
+      const s = Atomics.load(this.i32, w);
+      if (s === ThreadState.FREE || s === ThreadState.DEAD) return false;
+      if (s === ThreadState.STARTING) {
+        // never attached: nothing of its can be held
+        if (Atomics.compareExchange(this.i32, w, s, ThreadState.FREE) === s) return false;
+        continue;
+      }
+      if (Atomics.compareExchange(this.i32, w, s, ThreadState.DEAD) === s) break;
+    }
+    this.changed();
+    return true;
+  }
+
+  /** True for ONLINE or OFFLINE (a thread that is attached and alive). */
+  isAlive(t: number): boolean {
+    const s = this.state(t);
+    return s === ThreadState.ONLINE || s === ThreadState.OFFLINE;
+  }
+
+  describe(t: number): string {
+    const s = this.state(t);
+    const names = ['free', 'starting', 'alive', 'alive (blocked)', 'dead'];
+    return `thread ${t} (threadId ${this.threadId(t)}, ${names[s] ?? 'unknown'})`;
+  }
+}

@@ -1,0 +1,136 @@
+/*
+ * Waiting: the one convention every primitive uses (SPEC §2).
+ *
+ * Every wait is "wait until this Int32 word of the shared buffer no longer holds `expected`", the
+ * futex idiom. The caller re-checks its own condition after every wake-up, so spurious wake-ups,
+ * notify storms and missed slices are all harmless.
+ *
+ *  - blocking form: Atomics.wait in slices. While blocked the thread is offline for RCU (an
+ *    extended quiescent state, see domain/thread.ts): a thread parked inside quiesce never holds
+ *    up a grace period.
+ *  - async form: Atomics.waitAsync in slices of at most SLICE_MS. A pending waitAsync does not keep
+ *    the event loop alive (nodejs/node#44729), so every pending async wait holds a ref'd keep-alive
+ *    timer. Abort rejects at once; the orphaned waitAsync expires at the end of its slice, so an
+ *    abandoned wait leaves nothing behind for longer than SLICE_MS and never holds a resource (the
+ *    caller's own bookkeeping, e.g. a waiter count, is undone by the caller).
+ *
+ * Memory model: Atomics.notify/wait carry no ordering of their own; ordering comes from the
+ * Atomics store that changed the word (writer) and the Atomics load of the re-check (waiter).
+ */
+import { QuiesceError } from '../errors.js';
+import { goOffline, goOnline } from './thread.js';
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+const SLICE_MS = 1000;
+
+/** An absolute deadline derived from `timeoutMs` (Infinity if none). */
+export class Deadline {
+  readonly at: number;
+  constructor(timeoutMs: number | undefined) {
+    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+      throw new QuiesceError('ERR_INVALID_ARG', `timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
+    }
+    this.at = timeoutMs === undefined || timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
+  }
+  remaining(): number {
+    return this.at === Infinity ? Infinity : Math.max(0, this.at - performance.now());
+  }
+  expired(): boolean {
+    return this.at !== Infinity && performance.now() >= this.at;
+  }
+}
+
+export type WakeResult = 'woken' | 'timed-out';
+
+/**
+ * Block the thread until i32[index] !== expected (or a wake-up, or the deadline, or one slice).
+ * Returns 'timed-out' only if the deadline has passed.
+ */
+export function blockOn(i32: Int32Array, index: number, expected: number, deadline: Deadline, sliceMs = SLICE_MS): WakeResult {
+  const ms = Math.min(deadline.remaining(), sliceMs);
+  goOffline();
+  try {
+    Atomics.wait(i32, index, expected, ms);
+  } finally {
+    goOnline();
+  }
+  return deadline.expired() ? 'timed-out' : 'woken';
+}
+
+// ---- keep the event loop alive while async waits are pending ----------------------------------
+let keepAliveCount = 0;
+let keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+
+export function holdEventLoop(): void {
+  if (keepAliveCount++ === 0) keepAliveTimer = setInterval(() => {}, 1 << 30);
+}
+export function releaseEventLoop(): void {
+  if (--keepAliveCount === 0 && keepAliveTimer !== undefined) {
+    clearInterval(keepAliveTimer);
+    keepAliveTimer = undefined;
+  }
+}
+
+const ABORTED = Symbol('aborted');
+
+/**
+ * Await until i32[index] !== expected (or a wake-up, or the deadline, or one slice).
+ * Resolves 'timed-out' once the deadline has passed; rejects with `abortError()` on abort.
+ * The caller holds the event loop (holdEventLoop) across its whole wait loop.
+ */
+export async function waitOn(
+  i32: Int32Array,
+  index: number,
+  expected: number,
+  deadline: Deadline,
+  signal: AbortSignal | undefined,
+  abortError: () => Error,
+  sliceMs = SLICE_MS,
+): Promise<WakeResult> {
+  if (signal?.aborted) throw abortError();
+  const ms = Math.min(deadline.remaining(), sliceMs);
+  const r = Atomics.waitAsync(i32, index, expected, ms);
+  if (r.async) {
+    if (signal) {
+      let onAbort!: () => void;
+      const aborted = new Promise<typeof ABORTED>((resolve) => {
+        onAbort = () => resolve(ABORTED);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        if ((await Promise.race([r.value, aborted])) === ABORTED) throw abortError();
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    } else {
+      await r.value;
+    }
+  } else {
+    // 'not-equal' or an immediate 'timed-out': yield once so a waiter loop can never starve the loop.
+    await Promise.resolve();
+  }
+  return deadline.expired() ? 'timed-out' : 'woken';
+}
+
+/** The standard errors, naming the object. */
+export function timeoutError(what: string, op: string, timeoutMs: number | undefined, details?: unknown): QuiesceError {
+  return new QuiesceError('ERR_TIMEOUT', `${what}: ${op} timed out after ${timeoutMs} ms`, details);
+}
+export function abortedError(what: string, op: string, signal?: AbortSignal): QuiesceError {
+  const reason = signal?.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new QuiesceError('ERR_ABORTED', `${what}: ${op} was aborted${reason}`);
+}
+
+/** Validate the options bag of a wait. */
+export function checkWaitOptions(o: WaitOptions | undefined): WaitOptions {
+  if (o === undefined) return {};
+  if (typeof o !== 'object' || o === null) throw new QuiesceError('ERR_INVALID_ARG', 'wait options must be an object');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new QuiesceError('ERR_INVALID_ARG', 'options.signal must be an AbortSignal');
+  }
+  return o;
+}

@@ -1,0 +1,134 @@
+/*
+ * The narrow interface between the primitives and lockdep.
+ *
+ * Primitives never reach into lockdep's graph; they describe what they are about to do:
+ *
+ *   const h = ld.on ? ld.acquire(this.map, 'write', { wait: 'sync' }) : null;   // BEFORE waiting
+ *   ... wait; on timeout/abort: ld.abandon(h) ...
+ *   guard.unlock(): ld.release(h)                                                // from any context
+ *
+ * `ld.on` is the one well-predicted branch paid when lockdep is disabled.
+ *
+ * Kinds of acquirer (design/lockdep.md): 'write' (E), 'read' (r, a non-recursive reader: RwSem,
+ * PercpuRwSem, and the pseudo-lock readers of waits: signaller, hold(), Access), 'recursive-read'
+ * (R: RCU and SRCU readers, RCU callbacks).
+ *
+ * `wait` says how the caller blocks if the lock is busy: 'sync' (Atomics.wait, the thread stops),
+ * 'async' (the task awaits; the thread goes on) or 'none' (a trylock: no edge to the lock taken).
+ *
+ * THIS FILE IS THE CONTRACT. lockdep/ implements it (see lockdep/index.ts); primitives import
+ * only from here.
+ */
+import { engine } from './engine.js';
+
+export type LockMode = 'write' | 'read' | 'recursive-read';
+export type WaitKind = 'sync' | 'async' | 'none';
+
+/** A lockdep class: every lock of one class obeys the same ordering rules. Interned by name. */
+export interface LockClass {
+  readonly name: string;
+  /** Process-local small integer, stable for the life of the process. */
+  readonly id: number;
+}
+
+/** Opaque record of one held lock, owned by the context that holds it (or handed off). */
+export interface HeldLock {
+  readonly cls: LockClass;
+  readonly mode: LockMode;
+}
+
+export interface AcquireOptions {
+  wait: WaitKind;
+  /** The lock instance (for 'held-freed' and instance-level checks). */
+  instance?: object;
+  /** True if this acquisition is a trylock (adds no dependency edge to the lock it takes). */
+  try?: boolean;
+}
+
+/** Structured-cloneable description of a held read side on its way to another context. */
+export interface HeldLockToken {
+  cls: string;
+  mode: LockMode;
+}
+
+/** The fast flag: `if (ld.on)`. Mutated only by lockdep.enable()/disable(). */
+export const ld = {
+  on: false,
+
+  /** Intern a class by name (same name, same class, in this process; graphs merge by name across threads). */
+  classFor(name: string): LockClass {
+    return engine.classFor(name);
+  },
+
+  /**
+   * Record an acquisition in the current context, validating it first. Call BEFORE waiting. With
+   * action 'throw' a would-be deadlock throws ERR_LOCKDEP here and nothing is recorded.
+   */
+  acquire(cls: LockClass, mode: LockMode, opts: AcquireOptions): HeldLock {
+    return engine.acquire(cls, mode, opts);
+  },
+
+  /** The acquisition that acquire() announced did not happen (timeout, abort, error). */
+  abandon(h: HeldLock | null): void {
+    if (h) engine.abandon(h);
+  },
+
+  /** Release a held lock, from whatever context the owner (a guard) is in now. */
+  release(h: HeldLock | null): void {
+    if (h) engine.release(h);
+  },
+
+  /**
+   * "I wait for everyone inside `cls`" (the kernel's lock_map_acquire+release / lock_map_sync):
+   * records held -> cls as if cls were taken for write and dropped at once. Call before waiting.
+   */
+  sync(cls: LockClass, wait: WaitKind, instance?: object): void {
+    engine.sync(cls, wait, instance);
+  },
+
+  /** A wait is about to happen ('sync': the thread blocks; 'async': the task awaits). Checks wait context. */
+  mightWait(wait: 'sync' | 'async', what: string): void {
+    engine.mightWait(wait, what);
+  },
+
+  /** Take a held lock out of the current context (read-side handoff). */
+  handoff(h: HeldLock): HeldLockToken {
+    return engine.handoff(h);
+  },
+
+  /** Put a handed-off read side into the current context. */
+  adopt(token: HeldLockToken, instance?: object): HeldLock {
+    return engine.adopt(token, instance);
+  },
+
+  /** An instance is being re-initialised or destroyed: reports 'held-freed' if some context holds it. */
+  freeing(instance: object, what: string): void {
+    engine.freeing(instance, what);
+  },
+
+  /** True if the current context holds `cls` (optionally in that mode). */
+  isHeld(cls: LockClass, mode?: 'read' | 'write'): boolean {
+    return engine.isHeld(cls, mode);
+  },
+
+  /** Raise a report found by a primitive itself (e.g. 'rcu-misuse', 'bad-unlock'). */
+  report(kind: ReportKind, classes: string[], text: string): void {
+    engine.report(kind, classes, text);
+  },
+};
+
+export type ReportKind =
+  | 'circular'
+  | 'recursive'
+  | 'bad-unlock'
+  | 'held-freed'
+  | 'inconsistent-usage'
+  | 'invalid-wait'
+  | 'held-at-exit'
+  | 'rcu-misuse';
+
+export interface LockdepReport {
+  kind: ReportKind;
+  classes: string[];
+  text: string;
+}

@@ -1,0 +1,203 @@
+/*
+ * The grace-period engine of a domain: QSBR over event-loop turns (liburcu's urcu-qsbr flavour).
+ *
+ * In JS a thread is never preempted inside synchronous code, so every synchronous run is an
+ * "RCU-sched" read-side critical section and every return to the event loop is a quiescent state.
+ * A grace period therefore needs, from each thread that is ONLINE when it starts, one quiescent
+ * state reported after it starts:
+ *
+ *   driver                                   each online thread t (rcu/qs.ts)
+ *   ------                                   --------------------------------
+ *   CAS GP_SEQ even -> odd (gp)              waitAsync(T_QS_REQ[t]) resolves at its next turn
+ *   for each ONLINE t: store T_QS_REQ[t]=gp  if not inside a read section:
+ *                      notify T_QS_REQ[t]       store T_QS_ACK[t] = gp
+ *   until every t has ACK>=gp or is not         add QS_EVENTS; notify QS_EVENTS
+ *     ONLINE: wait on QS_EVENTS
+ *   store GP_SEQ = gp+1; notify GP_SEQ
+ *
+ * Threads OFFLINE (parked in a quiesce wait), STARTING, FREE or DEAD are in an extended quiescent
+ * state and are never waited for; a thread that dies mid-GP is marked DEAD by the thread that
+ * watched it, which bumps QS_EVENTS, so the driver re-checks at once. The driver's own thread is in
+ * a quiescent state by construction (it is running the driver, outside any read section).
+ *
+ * Memory model: an updater unpublishes, then calls synchronize(). Its Atomics CAS of GP_SEQ
+ * precedes its store of T_QS_REQ[t]; thread t's waitAsync wake-up observes that store, so t's
+ * later reads see the unpublish. Thread t's Atomics.store of T_QS_ACK[t] follows (in t's program
+ * order) every read section it ran before, and the driver's Atomics.load of T_QS_ACK[t] observes
+ * it: everything those readers did happens-before the driver ends the GP, and the GP_SEQ store /
+ * load pair carries that on to every waiter, which may then free the old data.
+ *
+ * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
+ * becomes the driver (CAS), the rest sleep on GP_SEQ. A driver that gives up (timeout/abort)
+ * stores GP_DRIVER=0 and any waiter (or the next caller) takes over the same grace period; so does
+ * a waiter that finds the driver's thread dead.
+ */
+import type { DomainCore } from '../domain/core.js';
+import {
+  RCU_EXP_COUNT,
+  RCU_GP_COUNT,
+  RCU_GP_DRIVER,
+  RCU_GP_SEQ,
+  RCU_QS_EVENTS,
+  T_QS_ACK,
+  T_QS_REQ,
+  ThreadState,
+  slotWord,
+} from '../domain/layout.js';
+import { Deadline, blockOn, holdEventLoop, releaseEventLoop, waitOn } from '../domain/wait.js';
+import { done, inProgress, snap } from './seq.js';
+
+export class GpEngine {
+  private readonly i32: Int32Array;
+
+  constructor(private readonly core: DomainCore) {
+    this.i32 = core.i32;
+  }
+
+  seq(): number {
+    return Atomics.load(this.i32, RCU_GP_SEQ);
+  }
+  snap(): number {
+    return snap(this.seq());
+  }
+  done(s: number): boolean {
+    return done(this.seq(), s);
+  }
+  /** Completed grace periods since the domain was created. */
+  completed(): number {
+    return Atomics.load(this.i32, RCU_GP_COUNT);
+  }
+  expedited(): number {
+    return Atomics.load(this.i32, RCU_EXP_COUNT);
+  }
+
+  /** Try to become the driver of the current or a new grace period. Returns the gp number or -1. */
+  private claim(): number {
+    const i32 = this.i32;
+    const me = this.core.slot + 1;
+    const seq = Atomics.load(i32, RCU_GP_SEQ);
+    if (!inProgress(seq)) {
+      if (Atomics.compareExchange(i32, RCU_GP_SEQ, seq, (seq + 1) | 0) !== seq) return -1;
+      Atomics.store(i32, RCU_GP_DRIVER, me);
+      this.request((seq + 1) | 0);
+      return (seq + 1) | 0;
+    }
+    // A GP is running: take it over if nobody drives it or its driver died.
+    const d = Atomics.load(i32, RCU_GP_DRIVER);
+    if (d !== 0 && this.core.threads.isAlive(d - 1)) return -1;
+    if (Atomics.compareExchange(i32, RCU_GP_DRIVER, d, me) !== d) return -1;
+    if (Atomics.load(i32, RCU_GP_SEQ) !== seq) {
+      Atomics.compareExchange(i32, RCU_GP_DRIVER, me, 0);
+      return -1;
+    }
+    this.request(seq);
+    return seq;
+  }
+
+  /** Ask every online thread (but this one) for a quiescent state after `gp` began. */
+  private request(gp: number): void {
+    const { i32, core } = this;
+    for (let t = 0; t < core.g.maxThreads; t++) {
+      if (t === core.slot) continue;
+      if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
+      const w = slotWord(core.g, t, T_QS_REQ);
+      Atomics.store(i32, w, gp);
+      Atomics.notify(i32, w);
+    }
+  }
+
+  /** True once every thread has passed a quiescent state for `gp` (or needs none). */
+  private allQuiescent(gp: number): boolean {
+    const { i32, core } = this;
+    for (let t = 0; t < core.g.maxThreads; t++) {
+      if (t === core.slot) continue;
+      if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
+      if (!done(Atomics.load(i32, slotWord(core.g, t, T_QS_ACK)), gp)) {
+        // A thread that came online after the request was made was not asked: ask it now.
+        const w = slotWord(core.g, t, T_QS_REQ);
+        if (!done(Atomics.load(i32, w), gp)) {
+          Atomics.store(i32, w, gp);
+          Atomics.notify(i32, w);
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private finish(gp: number, expedited: boolean): void {
+    const i32 = this.i32;
+    Atomics.compareExchange(i32, RCU_GP_DRIVER, this.core.slot + 1, 0);
+    if (Atomics.compareExchange(i32, RCU_GP_SEQ, gp, (gp + 1) | 0) === gp) {
+      Atomics.add(i32, RCU_GP_COUNT, 1);
+      if (expedited) Atomics.add(i32, RCU_EXP_COUNT, 1);
+    }
+    Atomics.notify(i32, RCU_GP_SEQ);
+  }
+
+  private resign(gp: number): void {
+    if (Atomics.compareExchange(this.i32, RCU_GP_DRIVER, this.core.slot + 1, 0) === this.core.slot + 1) {
+      Atomics.notify(this.i32, RCU_GP_SEQ);
+    }
+    void gp;
+  }
+
+  /** Block until GP_SEQ reaches `s`, driving grace periods as needed. Returns false on timeout. */
+  waitSync(s: number, deadline: Deadline, expedited = false): boolean {
+    const i32 = this.i32;
+    for (;;) {
+      const seq = Atomics.load(i32, RCU_GP_SEQ);
+      if (done(seq, s)) return true;
+      const gp = this.claim();
+      if (gp !== -1) {
+        // Drive it.
+        for (;;) {
+          const ev = Atomics.load(i32, RCU_QS_EVENTS);
+          if (this.allQuiescent(gp)) break;
+          if (blockOn(i32, RCU_QS_EVENTS, ev, deadline) === 'timed-out' && !this.allQuiescent(gp)) {
+            this.resign(gp);
+            return false;
+          }
+        }
+        this.finish(gp, expedited);
+        continue;
+      }
+      if (blockOn(i32, RCU_GP_SEQ, seq, deadline, 100) === 'timed-out') return done(Atomics.load(i32, RCU_GP_SEQ), s);
+    }
+  }
+
+  /** Await GP_SEQ reaching `s`, driving grace periods as needed. Resolves false on timeout. */
+  async waitAsync(s: number, deadline: Deadline, signal: AbortSignal | undefined, abortError: () => Error, expedited = false): Promise<boolean> {
+    const i32 = this.i32;
+    holdEventLoop();
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, RCU_GP_SEQ);
+        if (done(seq, s)) return true;
+        const gp = this.claim();
+        if (gp !== -1) {
+          try {
+            for (;;) {
+              const ev = Atomics.load(i32, RCU_QS_EVENTS);
+              if (this.allQuiescent(gp)) break;
+              if ((await waitOn(i32, RCU_QS_EVENTS, ev, deadline, signal, abortError)) === 'timed-out' && !this.allQuiescent(gp)) {
+                this.resign(gp);
+                return false;
+              }
+            }
+          } catch (e) {
+            this.resign(gp);
+            throw e;
+          }
+          this.finish(gp, expedited);
+          continue;
+        }
+        if ((await waitOn(i32, RCU_GP_SEQ, seq, deadline, signal, abortError, 100)) === 'timed-out') {
+          return done(Atomics.load(i32, RCU_GP_SEQ), s);
+        }
+      }
+    } finally {
+      releaseEventLoop();
+    }
+  }
+}

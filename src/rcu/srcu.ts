@@ -1,0 +1,307 @@
+/*
+ * Srcu: sleepable RCU, whose read sections may span `await` (include/linux/srcu.h).
+ *
+ * Read side: each thread has, per Srcu, two lock counters and two unlock counters in its own
+ * per-thread area, one pair per index. readLock() reads the current index (IDX & 1), increments
+ * this thread's lock[idx] and returns idx; readUnlock(idx) increments unlock[idx]. A reader holds
+ * the index it started with even after the grace period flips it.
+ *
+ * Grace period (one driver at a time, batched with rcu_seq exactly like RCU, see rcu/seq.ts):
+ *   1. flip IDX (Atomics.add): new readers use the other index;
+ *   2. wait for an RCU grace period of the domain: every thread passes a quiescent state, so every
+ *      reader that read the old index has also finished incrementing lock[old] (the load of IDX
+ *      and the increment happen in one synchronous run), and every later reader sees the flip;
+ *   3. wait until sum(lock[old]) == sum(unlock[old]) over every thread that is not dead.
+ * With step 2 no counter of the old index can grow after step 3 starts, so one scan suffices
+ * (the kernel, lacking step 2, scans twice and relies on smp_mb pairs).
+ *
+ * Memory model: lock[idx] is written with a plain increment by its owner only; the RCU grace
+ * period of step 2 makes it visible (its ack store / driver load pair, rcu/gp.ts). unlock[idx] is
+ * written with Atomics.add (a release) and read with Atomics.load by the driver: everything a
+ * reader did inside its section happens-before the driver sees the sums match. readUnlock then
+ * reads SRCU_WAITERS and notifies the driver; the driver stores WAITERS before its scan; both are
+ * SC Atomics, so either the reader sees WAITERS and wakes the driver, or the driver's scan sees
+ * the unlock (Dekker). Dead threads' counters are left out of the sums: their sections never end.
+ */
+import { QuiesceError, describe } from '../errors.js';
+import type { DomainCore } from '../domain/core.js';
+import { onThreadDeath } from '../domain/core.js';
+import {
+  Kind,
+  SRCU_DRIVER,
+  SRCU_GP_SEQ,
+  SRCU_IDX,
+  SRCU_PC_CB_DONE,
+  SRCU_PC_CB_QUEUED,
+  SRCU_PC_LOCK,
+  SRCU_PC_UNLOCK,
+  SRCU_UNLOCK_EVENTS,
+  SRCU_WAITERS,
+  ThreadState,
+  percpuWord,
+} from '../domain/layout.js';
+import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
+import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
+import { CallbackQueue } from './callbacks.js';
+import type { Rcu } from './rcu.js';
+import { done, inProgress, snap } from './seq.js';
+
+onThreadDeath(Kind.Srcu, (core, _slot, _name, obj) => {
+  const w = (obj >> 2) + SRCU_UNLOCK_EVENTS;
+  Atomics.add(core.i32, w, 1);
+  Atomics.notify(core.i32, w);
+});
+
+export class Srcu {
+  private readonly i32: Int32Array;
+  private readonly h: number; // word index of the shared header
+  private readonly myLock: number; // word index of this thread's lock[0]
+  private readonly myUnlock: number; // word index of this thread's unlock[0]
+  private readonly callbacks: CallbackQueue;
+  private readonly held = new Map<number, HeldLock[]>();
+  readonly lockdepClass: LockClass;
+
+  /** @internal — use `domain.srcu(name)`. */
+  constructor(
+    private readonly core: DomainCore,
+    readonly name: string,
+    cls: string,
+    obj: number,
+    private readonly pcpu: number,
+    private readonly rcu: Rcu,
+  ) {
+    this.i32 = core.i32;
+    this.h = obj >> 2;
+    this.myLock = percpuWord(core.g, core.slot, pcpu) + SRCU_PC_LOCK;
+    this.myUnlock = percpuWord(core.g, core.slot, pcpu) + SRCU_PC_UNLOCK;
+    this.lockdepClass = ld.classFor(cls);
+    this.callbacks = new CallbackQueue(
+      core,
+      { snap: () => snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), done: (s) => this.gpDone(s), waitFor: (s) => this.waitFor(s, new Deadline(undefined), undefined, 'call') },
+      (t) => percpuWord(core.g, t, pcpu) + SRCU_PC_CB_QUEUED,
+      (t) => percpuWord(core.g, t, pcpu) + SRCU_PC_CB_DONE,
+      (fn) => fn(),
+    );
+  }
+
+  private get what(): string {
+    return describe('Srcu', this.name);
+  }
+
+  // ---- read side --------------------------------------------------------------------------------
+
+  /** Enter a read section; pass the returned index to readUnlock(). May be held across `await`. */
+  readLock(): number {
+    const idx = Atomics.load(this.i32, this.h + SRCU_IDX) & 1;
+    this.i32[this.myLock + idx]!++;
+    if (ld.on) {
+      const h = ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this });
+      let a = this.held.get(idx);
+      if (!a) this.held.set(idx, (a = []));
+      a.push(h);
+    }
+    return idx;
+  }
+
+  readUnlock(index: number): void {
+    if (index !== 0 && index !== 1) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: readUnlock(index) needs the index readLock() returned`);
+    const i32 = this.i32;
+    // Unbalanced on this thread? (Sections begin and end on one thread: async tasks do not migrate.)
+    if (((i32[this.myLock + index]! - Atomics.load(i32, this.myUnlock + index)) | 0) <= 0) {
+      throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: readUnlock(${index}) without a matching readLock() on this thread`);
+    }
+    if (ld.on) ld.release(this.held.get(index)?.pop() ?? null);
+    Atomics.add(i32, this.myUnlock + index, 1);
+    if (Atomics.load(i32, this.h + SRCU_WAITERS) > 0) {
+      Atomics.add(i32, this.h + SRCU_UNLOCK_EVENTS, 1);
+      Atomics.notify(i32, this.h + SRCU_UNLOCK_EVENTS);
+    }
+  }
+
+  /** Run `fn` (sync or async) inside a read section. */
+  async read<T>(fn: () => Promise<T> | T): Promise<T> {
+    const idx = this.readLock();
+    try {
+      return await fn();
+    } finally {
+      this.readUnlock(idx);
+    }
+  }
+
+  // ---- grace periods ------------------------------------------------------------------------------
+
+  private gpDone(s: number): boolean {
+    return done(Atomics.load(this.i32, this.h + SRCU_GP_SEQ), s);
+  }
+
+  /** Readers still inside sections that use index `idx`, over every live thread. */
+  private readers(idx: number): number {
+    const { core, i32 } = this;
+    let sum = 0;
+    for (let t = 0; t < core.g.maxThreads; t++) {
+      const st = core.threads.state(t);
+      if (st === ThreadState.DEAD) continue;
+      const base = percpuWord(core.g, t, this.pcpu);
+      sum = (sum + i32[base + SRCU_PC_LOCK + idx]! - Atomics.load(i32, base + SRCU_PC_UNLOCK + idx)) | 0;
+    }
+    return sum;
+  }
+
+  private claim(): number {
+    const i32 = this.i32;
+    const w = this.h + SRCU_GP_SEQ;
+    const seq = Atomics.load(i32, w);
+    const me = this.core.slot + 1;
+    if (!inProgress(seq)) {
+      if (Atomics.compareExchange(i32, w, seq, (seq + 1) | 0) !== seq) return -1;
+      Atomics.store(i32, this.h + SRCU_DRIVER, me);
+      Atomics.add(i32, this.h + SRCU_IDX, 1); // step 1: flip
+      return (seq + 1) | 0;
+    }
+    const d = Atomics.load(i32, this.h + SRCU_DRIVER);
+    if (d !== 0 && this.core.threads.isAlive(d - 1)) return -1;
+    if (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, d, me) !== d) return -1;
+    return Atomics.load(i32, w) === seq ? seq : (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0), -1);
+  }
+
+  private finish(gp: number): void {
+    const i32 = this.i32;
+    Atomics.compareExchange(i32, this.h + SRCU_DRIVER, this.core.slot + 1, 0);
+    Atomics.compareExchange(i32, this.h + SRCU_GP_SEQ, gp, (gp + 1) | 0);
+    Atomics.notify(i32, this.h + SRCU_GP_SEQ);
+  }
+
+  private resign(): void {
+    if (Atomics.compareExchange(this.i32, this.h + SRCU_DRIVER, this.core.slot + 1, 0) === this.core.slot + 1) {
+      Atomics.notify(this.i32, this.h + SRCU_GP_SEQ);
+    }
+  }
+
+  /** The index being drained by grace period `gp` (the one readers used before its flip). */
+  private oldIdx(): number {
+    return (Atomics.load(this.i32, this.h + SRCU_IDX) - 1) & 1;
+  }
+
+  private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+    const i32 = this.i32;
+    const abort = (): Error => abortedError(this.what, op, signal);
+    holdEventLoop();
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, this.h + SRCU_GP_SEQ);
+        if (done(seq, s)) return;
+        const gp = this.claim();
+        if (gp === -1) {
+          if ((await waitOn(i32, this.h + SRCU_GP_SEQ, seq, deadline, signal, abort, 100)) === 'timed-out' && !this.gpDone(s)) {
+            throw timeoutError(this.what, op, timeoutMs);
+          }
+          continue;
+        }
+        try {
+          // step 2: an RCU grace period
+          if (!(await this.rcu.gp.waitAsync(this.rcu.gp.snap(), deadline, signal, abort))) throw timeoutError(this.what, op, timeoutMs);
+          // step 3: drain the old index
+          const old = this.oldIdx();
+          Atomics.add(i32, this.h + SRCU_WAITERS, 1);
+          try {
+            for (;;) {
+              const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS);
+              if (this.readers(old) === 0) break;
+              if ((await waitOn(i32, this.h + SRCU_UNLOCK_EVENTS, ev, deadline, signal, abort)) === 'timed-out' && this.readers(old) !== 0) {
+                throw timeoutError(this.what, op, timeoutMs);
+              }
+            }
+          } finally {
+            Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
+          }
+        } catch (e) {
+          this.resign();
+          throw e;
+        }
+        this.finish(gp);
+      }
+    } finally {
+      releaseEventLoop();
+    }
+  }
+
+  private waitForSync(s: number, deadline: Deadline, op: string, timeoutMs?: number): void {
+    const i32 = this.i32;
+    for (;;) {
+      const seq = Atomics.load(i32, this.h + SRCU_GP_SEQ);
+      if (done(seq, s)) return;
+      const gp = this.claim();
+      if (gp === -1) {
+        if (blockOn(i32, this.h + SRCU_GP_SEQ, seq, deadline, 100) === 'timed-out' && !this.gpDone(s)) throw timeoutError(this.what, op, timeoutMs);
+        continue;
+      }
+      try {
+        if (!this.rcu.gp.waitSync(this.rcu.gp.snap(), deadline)) throw timeoutError(this.what, op, timeoutMs);
+        const old = this.oldIdx();
+        Atomics.add(i32, this.h + SRCU_WAITERS, 1);
+        try {
+          for (;;) {
+            const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS);
+            if (this.readers(old) === 0) break;
+            if (blockOn(i32, this.h + SRCU_UNLOCK_EVENTS, ev, deadline) === 'timed-out' && this.readers(old) !== 0) {
+              throw timeoutError(this.what, op, timeoutMs);
+            }
+          }
+        } finally {
+          Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
+        }
+      } catch (e) {
+        this.resign();
+        throw e;
+      }
+      this.finish(gp);
+    }
+  }
+
+  private beforeWait(kind: 'sync' | 'async', op: string): void {
+    this.core.checkAttached(this.what);
+    if (ld.on) {
+      ld.mightWait(kind, `${this.what}.${op}`);
+      ld.sync(this.lockdepClass, kind, this);
+    }
+  }
+
+  /** Wait until every read section that began before this call has ended. */
+  async synchronize(o?: WaitOptions): Promise<void> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.beforeWait('async', 'synchronize()');
+    await this.waitFor(snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), new Deadline(timeoutMs), signal, 'synchronize()', timeoutMs);
+  }
+
+  /**
+   * Blocking synchronize(). A read section of this Srcu held by this thread (in a suspended async
+   * task) could never end while the thread blocks: that throws ERR_DEADLOCK instead of hanging.
+   */
+  synchronizeSync(o?: WaitOptions): void {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    if (signal?.aborted) throw abortedError(this.what, 'synchronizeSync()', signal);
+    if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: synchronizeSync() inside an RCU read section`);
+    for (const idx of [0, 1]) {
+      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) {
+        throw new QuiesceError('ERR_DEADLOCK', `${this.what}: synchronizeSync() while this thread holds a read section of it (it could never end)`);
+      }
+    }
+    this.beforeWait('sync', 'synchronizeSync()');
+    this.waitForSync(snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), new Deadline(timeoutMs), 'synchronizeSync()', timeoutMs);
+  }
+
+  /** Run `fn` on this thread after an SRCU grace period (call_srcu). */
+  call(fn: () => void): void {
+    if (typeof fn !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: call(fn) needs a function`);
+    this.core.checkAttached(this.what);
+    this.callbacks.push(fn);
+  }
+
+  /** Wait until every call() queued before this, on any thread, has run (srcu_barrier). */
+  async barrier(o?: WaitOptions): Promise<void> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.core.checkAttached(this.what);
+    const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
+    if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);
+  }
+}

@@ -1,0 +1,52 @@
+/* Test helpers: bounded waits for worker messages, and fixture paths. */
+import type { Worker } from 'node:worker_threads';
+
+/** URL of a compiled fixture (test/fixtures/<name>.ts -> dist/test/fixtures/<name>.js). */
+export function fixture(name: string): URL {
+  return new URL(`./fixtures/${name}.js`, import.meta.url);
+}
+
+/** Resolve with the first message from `w` that satisfies `pred`, or reject after `ms`. */
+export function nextMessage<T = any>(w: Worker, pred: (m: any) => boolean = () => true, ms = 10000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      w.off('message', on);
+      reject(new Error(`no matching worker message within ${ms} ms`));
+    }, ms);
+    const on = (m: unknown): void => {
+      if (!pred(m)) return;
+      clearTimeout(t);
+      w.off('message', on);
+      resolve(m as T);
+    };
+    w.on('message', on);
+  });
+}
+
+/** Send a command and wait for its reply ({ id, ... }). */
+let nextId = 1;
+export async function call<T = any>(w: Worker, cmd: string, args: Record<string, unknown> = {}, ms = 10000): Promise<T> {
+  const id = nextId++;
+  const p = nextMessage<T>(w, (m) => m && m.id === id, ms);
+  w.postMessage({ id, cmd, ...args });
+  return p;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Busy-wait (a long synchronous section). */
+export function spin(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    /* spin */
+  }
+}
+
+export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: not done within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(t);
+  }
+}
