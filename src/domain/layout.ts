@@ -10,6 +10,8 @@
  *   | thread table                |  maxThreads slots x SLOT_WORDS (one 64-byte line per slot)
  *   +-----------------------------+  registryBase
  *   | named-object hash table     |  registryCap entries x REG_WORDS, open addressing
+ *   +-----------------------------+  handoffBase
+ *   | handoff table               |  HANDOFF_CAP words: read sides in transit (locks/handoff.ts)
  *   +-----------------------------+  stringsBase
  *   | string heap (UTF-8 names)   |  bump allocated
  *   +-----------------------------+  heapBase
@@ -58,6 +60,9 @@ export const H_PERCPU_TOP = 18; // atomic: next free byte offset inside every pe
 export const H_REGISTRY_LOCK = 19; // atomic: spin/futex lock guarding registry inserts
 export const H_REGISTRY_COUNT = 20; // atomic
 export const H_THREAD_EPOCH = 21; // atomic: bumped (and notified) whenever a slot changes state
+export const H_HANDOFF_BASE = 22; // word index of the handoff table (locks/handoff.ts)
+export const H_HANDOFF_CAP = 23; // its entries
+export const H_HANDOFF_HINT = 24; // atomic: where the next handoff allocation starts scanning
 // RCU (rcu/rcu.ts owns these; each on its own line to keep the GP machinery off the header line)
 export const H_RCU = 32; // first word of the RCU line
 export const RCU_GP_SEQ = H_RCU + 0; // atomic: rcu_seq, low bit = GP in progress
@@ -85,6 +90,9 @@ export const enum ThreadState {
   OFFLINE = 3, // blocked inside a quiesce wait: an extended quiescent state
   DEAD = 4, // exited, crashed or terminated; never waited for, never reused (its counters stay)
 }
+
+/** Read sides that may be in transit between contexts at once (locks/handoff.ts). */
+export const HANDOFF_CAP = 4096;
 
 // ---- registry entries -------------------------------------------------------------------------
 export const REG_WORDS = 8;
@@ -124,6 +132,8 @@ export interface Geometry {
   threadsBase: number;
   registryBase: number;
   registryCap: number;
+  handoffBase: number;
+  handoffCap: number;
   stringsBase: number;
   stringsEnd: number;
   heapBase: number;
@@ -140,7 +150,9 @@ export function computeGeometry(bytes: number, maxThreads: number): Geometry {
   let registryCap = 256;
   while (registryCap * 1024 < bytes && registryCap < 1 << 20) registryCap *= 2; // ~1 entry per KiB
   const registryBase = threadsBase + maxThreads * SLOT_WORDS;
-  const stringsBase = (registryBase + registryCap * REG_WORDS) * 4;
+  const handoffBase = registryBase + registryCap * REG_WORDS;
+  const handoffCap = HANDOFF_CAP;
+  const stringsBase = (handoffBase + handoffCap) * 4;
   const stringsEnd = stringsBase + alignUp(Math.max(16384, bytes >> 5), CACHE_LINE_BYTES);
   const rest = bytes - stringsEnd;
   const percpuStride = Math.floor(rest / 2 / maxThreads / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
@@ -153,6 +165,8 @@ export function computeGeometry(bytes: number, maxThreads: number): Geometry {
     threadsBase,
     registryBase,
     registryCap,
+    handoffBase,
+    handoffCap,
     stringsBase,
     stringsEnd,
     heapBase,
@@ -169,6 +183,8 @@ export function writeGeometry(i32: Int32Array, g: Geometry): void {
   i32[H_THREADS_BASE] = g.threadsBase;
   i32[H_REGISTRY_BASE] = g.registryBase;
   i32[H_REGISTRY_CAP] = g.registryCap;
+  i32[H_HANDOFF_BASE] = g.handoffBase;
+  i32[H_HANDOFF_CAP] = g.handoffCap;
   i32[H_STRINGS_BASE] = g.stringsBase;
   i32[H_STRINGS_END] = g.stringsEnd;
   i32[H_HEAP_BASE] = g.heapBase;
@@ -188,6 +204,8 @@ export function readGeometry(i32: Int32Array): Geometry {
     threadsBase: i32[H_THREADS_BASE]!,
     registryBase: i32[H_REGISTRY_BASE]!,
     registryCap: i32[H_REGISTRY_CAP]!,
+    handoffBase: i32[H_HANDOFF_BASE]!,
+    handoffCap: i32[H_HANDOFF_CAP]!,
     stringsBase: i32[H_STRINGS_BASE]!,
     stringsEnd: i32[H_STRINGS_END]!,
     heapBase: i32[H_HEAP_BASE]!,

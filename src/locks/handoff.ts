@@ -1,0 +1,63 @@
+/*
+ * Handing a held read side to another async context or thread (seed 003: "exit reader" /
+ * "re-enter reader").
+ *
+ * guard.handoff() detaches the read side from its guard and from the current lockdep context and
+ * returns a structured-cloneable token; domain.adopt(token), in any context of any thread of the
+ * domain, returns a new guard that owns the read side there (and holds it for lockdep there).
+ * The read side itself never stops being held: a revoke or writer keeps waiting for it.
+ *
+ * A token can be adopted exactly once. Each handoff claims one word of the domain's handoff table
+ * (layout.ts handoffBase) with compareExchange(0 -> 1); adopt() claims it back with
+ * compareExchange(1 -> 0). Whoever wins owns the read side; a second adopt of the same token, on
+ * any thread, loses and throws ERR_NOT_OWNER. The table word's CAS pair is also the happens-before
+ * edge from the handing context to the adopting one.
+ */
+import { QuiesceError } from '../errors.js';
+import type { DomainCore } from '../domain/core.js';
+import { H_HANDOFF_HINT } from '../domain/layout.js';
+import type { HeldLockToken } from '../lockdep/hooks.js';
+
+/** Structured-cloneable: postMessage it to another thread, or keep it for another async task. */
+export interface HandoffToken {
+  readonly kind: 'quiesce.handoff';
+  /** 'RwSem' | 'PercpuRwSem' | 'Revocable' */
+  readonly objectKind: string;
+  readonly name: string;
+  /** The object's lockdep class (needed to find/create it on a thread that has not used it). */
+  readonly class: string;
+  /** Index in the domain's handoff table. */
+  readonly slot: number;
+  /** Object-specific data (e.g. which SRCU-like index the read side uses). */
+  readonly data: number;
+  readonly lockdep: HeldLockToken | null;
+}
+
+export interface Handoff {
+  readonly token: HandoffToken;
+}
+
+/** Claim a handoff-table word for a new token. */
+export function claimHandoffSlot(core: DomainCore, what: string): number {
+  const { i32, g } = core;
+  const start = Atomics.add(i32, H_HANDOFF_HINT, 1);
+  for (let n = 0; n < g.handoffCap; n++) {
+    const i = (start + n) % g.handoffCap;
+    if (Atomics.compareExchange(i32, g.handoffBase + i, 0, 1) === 0) return i;
+  }
+  throw new QuiesceError('ERR_OUT_OF_SHARED_MEMORY', `${what}: more than ${g.handoffCap} read sides are in transit in domain '${core.name}'`);
+}
+
+/** Take ownership of a token's read side. Throws ERR_NOT_OWNER if it was adopted already. */
+export function redeemHandoffSlot(core: DomainCore, token: HandoffToken): void {
+  if (!Number.isInteger(token.slot) || token.slot < 0 || token.slot >= core.g.handoffCap) {
+    throw new QuiesceError('ERR_BAD_HANDLE', `${token.objectKind} '${token.name}': corrupt handoff token`);
+  }
+  if (Atomics.compareExchange(core.i32, core.g.handoffBase + token.slot, 1, 0) !== 1) {
+    throw new QuiesceError('ERR_NOT_OWNER', `${token.objectKind} '${token.name}': this handoff token was already adopted`);
+  }
+}
+
+export function isHandoffToken(t: unknown): t is HandoffToken {
+  return t !== null && typeof t === 'object' && (t as HandoffToken).kind === 'quiesce.handoff';
+}
