@@ -118,10 +118,10 @@ export class Domain {
     const sab = new SharedArrayBuffer(bytes);
     const i32 = new Int32Array(sab);
     const core = new DomainCore(sab, g);
-    const s = core.alloc.stringAlloc(name); // before the magic is published
+    writeGeometry(i32, g); // the buffer is not shared yet: nobody can see it half-written
+    const s = core.alloc.stringAlloc(name);
     i32[H_NAME_OFF] = s.off;
     i32[H_NAME_LEN] = s.len;
-    writeGeometry(i32, g);
     const d = new Domain(core);
     d.join(core.threads.claim(threadId));
     attachedDomains.set(sab, d);
