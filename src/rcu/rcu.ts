@@ -45,6 +45,11 @@ export class Rcu {
   /** lockdep: readers hold this class as recursive readers; synchronize() "takes" it for write. */
   readonly lockdepClass: LockClass;
   private readonly cbClass: LockClass;
+  /**
+   * lockdep's flag object, reached through a field: an imported binding is a live module
+   * variable, and loading it on every read-side call costs more than the rest of the call.
+   */
+  private readonly ld = ld;
 
   /** @internal — use `domain.rcu`. */
   constructor(private readonly core: DomainCore) {
@@ -74,15 +79,25 @@ export class Rcu {
 
   readLock(): void {
     if (this.nesting++ === 0 && !this.checkQueued) this.queueCheck();
-    if (ld.on) this.held.push(ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this }));
+    if (this.ld.on) this.lockdepEnter();
   }
 
   readUnlock(): void {
-    if (this.nesting <= 0) {
+    if (this.ld.on) this.lockdepExit();
+    if (--this.nesting === 0) {
+      if (this.deferred) this.sectionClosed();
+    } else if (this.nesting < 0) {
+      this.nesting = 0;
       throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: readUnlock() without a matching readLock()`);
     }
-    if (ld.on) ld.release(this.held.pop() ?? null);
-    if (--this.nesting === 0 && this.deferred) this.sectionClosed();
+  }
+
+  // Out of line, so the two methods above stay small enough to inline into the caller's loop.
+  private lockdepEnter(): void {
+    this.held.push(ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this }));
+  }
+  private lockdepExit(): void {
+    if (this.nesting > 0) ld.release(this.held.pop() ?? null);
   }
 
   /** Run `fn` inside a read section. `fn` must be synchronous (use Srcu for sections that await). */
