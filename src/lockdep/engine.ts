@@ -1,36 +1,445 @@
 /*
- * PLACEHOLDER engine: interns classes and keeps the hooks callable. The real validator replaces
- * this file (same exported `engine` shape).
+ * The validator (kernel/locking/lockdep.c: validate_chain, check_deadlock, check_prevs_add,
+ * check_prev_add), with the JS context rules and the cross-thread merge.
+ *
+ * acquire(held H, new lock N):
+ *   1. chain key K = key(H) + (N, read, trylock)            (chains.ts)
+ *   2. trylock: no validation, no edge to N (it cannot wait, so it cannot deadlock); it is pushed, so
+ *      locks taken under it get edges from it.
+ *   3. K cached: nothing to validate (steady state: a hash, a Set lookup, a push).
+ *   4. else check_deadlock: N's class already held -> 'recursive', unless N is a recursive read and
+ *      the held one is a reader (R after r/R). r after r is a deadlock (a writer waiting in between).
+ *   5. else check_prevs_add: from the newest held lock back to and including the first non-trylock,
+ *      for each held P: strong path N ->...-> P? (graph.ts) -> 'circular'; else edge P->N (type from
+ *      how P is held and how N is taken). Only the nearest non-trylock needs an edge: older locks
+ *      are connected to N through it.
+ *   6. JS usage bits (usage.ts) for wait:'async' / wait:'sync'.
+ * With action 'throw' every problem is found BEFORE anything is recorded; then the report is
+ * recorded and ERR_LOCKDEP thrown, so the primitive acquires nothing. Otherwise problems are reported
+ * and the valid part is committed (a cycle-closing edge is never added: the graph stays free of
+ * strong cycles, so one bug is reported once, as the kernel does by turning itself off).
+ *
+ * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, printed
+ * to stderr once by the thread that found them when action is 'warn', and broadcast (shared.ts).
+ * Remote edges are merged and searched for a cycle they close; if that cycle has an edge this thread
+ * recorded, this thread reports it (else the main thread does, after a short grace, if nobody did).
  */
-import type { LockClass, LockMode, AcquireOptions, HeldLock, HeldLockToken, ReportKind, WaitKind } from './hooks.js';
+import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, ReportKind, WaitKind, LockdepReport } from './hooks.js';
+import { QuiesceError } from '../errors.js';
+import { intern, resetClasses, type Cls } from './classes.js';
+import { addEdge, depBit, strongPath, allEdges, DEP_SR, DEP_ER, DEP_EN, type Edge } from './graph.js';
+import { chainExtend, chainExtend2, chainSeen, chainAdd, resetChains, CHAIN_ROOT, CHAIN_ROOT2 } from './chains.js';
+import * as ctx from './context.js';
+import type { Entry, Node } from './context.js';
+import * as rep from './report.js';
+import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
+import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
+import { isMainThread } from 'node:worker_threads';
 
-const classes = new Map<string, LockClass>();
+export type Action = 'throw' | 'warn' | 'collect';
+
+interface Pending {
+  kind: ReportKind;
+  classes: string[];
+  text: string;
+  key: string;
+}
+
+interface NewEdge {
+  prev: Entry;
+  dep: number;
+}
+
+const state = {
+  enabled: false,
+  action: 'warn' as Action,
+  stacks: true,
+  reports: [] as LockdepReport[],
+  keys: new Set<string>(),
+  listeners: new Set<(r: LockdepReport) => void>(),
+  exitHooked: false,
+};
+
+let setFlag: (on: boolean) => void = () => {};
+const keyOf = new WeakMap<LockdepReport, string>();
+
+function asCls(c: LockClass): Cls {
+  return (c as Cls).after !== undefined ? (c as Cls) : intern(c.name);
+}
+
+function readOf(mode: LockMode): 0 | 1 | 2 {
+  return mode === 'write' ? 0 : mode === 'read' ? 1 : 2;
+}
+
+function stack(): string {
+  return state.stacks ? rep.userStack() : '';
+}
+
+function who(): string {
+  return rep.taskName(ctx.currentExecId());
+}
+
+// ---------------------------------------------------------------- reports
+
+/** Record a report. local: raised by this thread (print per action, broadcast). Returns false if a duplicate. */
+function emit(p: Pending, local: boolean): boolean {
+  if (state.keys.has(p.key)) return false;
+  state.keys.add(p.key);
+  const r: LockdepReport = { kind: p.kind, classes: p.classes, text: p.text };
+  keyOf.set(r, p.key);
+  state.reports.push(r);
+  if (local) {
+    if (state.action === 'warn') process.stderr.write(p.text + '\n');
+    post({ t: 'report', kind: p.kind, classes: p.classes, text: p.text, key: p.key });
+  }
+  for (const l of state.listeners) {
+    try {
+      l(r);
+    } catch {
+      /* a listener's bug is not ours to propagate */
+    }
+  }
+  return true;
+}
+
+function pending(kind: ReportKind, classes: string[], text: string, extra = ''): Pending {
+  return { kind, classes, text, key: rep.dedupKey(kind, classes, extra) };
+}
+
+function fail(problems: Pending[]): never {
+  for (const p of problems) emit(p, true);
+  const p = problems[0]!;
+  const title = p.text.split('\n')[1] ?? p.kind;
+  throw new QuiesceError('ERR_LOCKDEP', `lockdep: ${title.replace(/^WARNING: |^BUG: /, '')}: ${p.classes.join(' -> ')}`, p);
+}
+
+function usageReport(u: UsageProblem, current: string): Pending {
+  if (u.rule === 'single') {
+    const c = u.cls;
+    const across = c.usageSite[USAGE_ACROSS] || current;
+    const sync = c.usageSite[USAGE_SYNC] || current;
+    return pending('inconsistent-usage', [c.name], rep.inconsistentText(who(), c, across, sync, current));
+  }
+  return pending(
+    'inconsistent-usage',
+    [u.safe.name, u.unsafe.name],
+    rep.inversionText(who(), u.safe, u.unsafe, u.path, u.safe.usageSite[USAGE_ACROSS] || current, u.unsafe.usageSite[USAGE_SYNC] || current),
+  );
+}
+
+// ---------------------------------------------------------------- validation
+
+/** check_deadlock + check_prevs_add, read-only. */
+function validate(top: Node | null, cls: Cls, read: 0 | 1 | 2, isSync: boolean, usageBit: number, problems: Pending[]): NewEdge[] {
+  const edges: NewEdge[] = [];
+  if (top === null) return edges;
+  const held = ctx.heldList(top);
+  for (const p of held) {
+    if (p.cls !== cls) continue;
+    if (read === 2 && p.read !== 0) continue; // R after r/R of the same class
+    const cur = stack();
+    problems.push(pending('recursive', [cls.name], rep.recursiveText(who(), { cls, read }, p, cur, held)));
+    return edges;
+  }
+  for (let i = held.length - 1; i >= 0; i--) {
+    const p = held[i]!;
+    const path = strongPath(cls, read === 2, p.cls, p.read === 0);
+    if (path !== null) {
+      const cur = stack();
+      const info: rep.CircularInfo = { who: who(), next: { cls, read, sync: isSync }, prev: { cls: p.cls, read: p.read }, path, current: cur, held };
+      problems.push(pending('circular', rep.cycleClasses(path, cls), rep.circularText(info)));
+      return edges;
+    }
+    const dep = depBit(p.read, read);
+    const existing = p.cls.after.get(cls);
+    if (existing === undefined || (existing.dep & dep) === 0) {
+      edges.push({ prev: p, dep });
+      const u = checkNewEdge(p.cls, cls, usageBit);
+      if (u) problems.push(usageReport(u, stack()));
+    }
+    if (!p.trylock) break;
+  }
+  return edges;
+}
+
+function commitEdges(edges: NewEdge[], cls: Cls): void {
+  if (edges.length === 0) return;
+  const st = stack();
+  for (const ne of edges) {
+    const { edge, changed } = addEdge(ne.prev.cls, cls, ne.dep, st, rep.threadName, true);
+    if (changed) post(edgeMsg(edge));
+  }
+}
+
+function edgeMsg(e: Edge): EdgeMsg {
+  return { t: 'edge', from: e.from.name, to: e.to.name, dep: e.dep, stack: e.stack, thread: e.thread };
+}
+
+/**
+ * The common path of acquire / sync. Returns the node to push onto (or null), after validating.
+ * Throws (action 'throw') before recording anything.
+ */
+function check(cls: Cls, read: 0 | 1 | 2, trylock: boolean, usageBit: number, isSync: boolean): Node | null {
+  const top = ctx.current();
+  const key = chainExtend(top !== null ? top.key : CHAIN_ROOT, cls.id, read, trylock);
+  const key2 = chainExtend2(top !== null ? top.key2 : CHAIN_ROOT2, cls.id, read, trylock);
+  let problems: Pending[] | null = null;
+  let edges: NewEdge[] | null = null;
+  const validateChain = !trylock && !chainSeen(key, key2);
+  if (validateChain) {
+    problems = [];
+    edges = validate(top, cls, read, isSync, usageBit, problems);
+  }
+  if (usageBit !== 0 && (cls.usage & usageBit) === 0) {
+    const u = checkNewUsage(cls, usageBit);
+    if (u) (problems ??= []).push(usageReport(u, stack()));
+  }
+  if (problems !== null && problems.length !== 0 && state.action === 'throw') fail(problems);
+  if (edges !== null) commitEdges(edges, cls);
+  if (usageBit !== 0 && (cls.usage & usageBit) === 0) markUsage(cls, usageBit, stack());
+  if (validateChain) chainAdd(key, key2);
+  if (problems !== null) for (const p of problems) emit(p, true);
+  return top;
+}
+
+function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageWait: WaitKind | null, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
+  const read = readOf(mode);
+  const usageBit = usageWait === 'async' ? USAGE_ACROSS : usageWait === 'sync' ? USAGE_SYNC : 0;
+  const top = check(cls, read, trylock, usageBit, false);
+  const e = ctx.makeEntry(cls, mode, read, trylock, wait, instance, rcu);
+  ctx.hold(top, e, attach);
+  return e;
+}
+
+// ---------------------------------------------------------------- cross-thread merge
+
+let mainGrace: Map<string, Pending> | null = null;
+
+function mergeEdge(m: EdgeMsg): void {
+  const from = intern(m.from);
+  const to = intern(m.to);
+  const old = from.after.get(to)?.dep ?? 0;
+  const { edge, changed } = addEdge(from, to, m.dep, m.stack, m.thread, false);
+  if (!changed) return;
+  const fresh = m.dep & ~old;
+  for (const bit of [DEP_EN, DEP_ER, 4 /* SN */, DEP_SR]) {
+    if ((fresh & bit) === 0) continue;
+    const toRecursive = bit === DEP_SR || bit === DEP_ER;
+    const fromExclusive = bit === DEP_ER || bit === DEP_EN;
+    const path = strongPath(to, toRecursive, from, fromExclusive);
+    if (path === null) continue;
+    const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path));
+    if (path.some((e) => e.local)) emit(p, true);
+    else if (isMainThread) graceReport(p);
+    return;
+  }
+}
+
+/** Nobody alive may own the cycle's edges (threads that exited): main reports it after a grace. */
+function graceReport(p: Pending): void {
+  if (state.keys.has(p.key)) return;
+  if (!mainGrace) mainGrace = new Map();
+  if (mainGrace.has(p.key)) return;
+  mainGrace.set(p.key, p);
+  setTimeout(() => {
+    mainGrace?.delete(p.key);
+    if (state.enabled) emit(p, true);
+  }, 100).unref();
+}
+
+function onMessage(m: Msg): void {
+  if (!state.enabled) return;
+  switch (m.t) {
+    case 'edge':
+      mergeEdge(m);
+      break;
+    case 'report':
+      mergeReport(m);
+      break;
+    case 'hello':
+      post({ t: 'sync', edges: allEdges().map(edgeMsg), reports: state.reports.map((r) => toMsg(r)) });
+      break;
+    case 'sync':
+      for (const e of m.edges) mergeEdge(e);
+      for (const r of m.reports) mergeReport(r);
+      break;
+    case 'reset':
+      localReset();
+      break;
+  }
+}
+
+function toMsg(r: LockdepReport): ReportMsg {
+  return { t: 'report', kind: r.kind, classes: r.classes, text: r.text, key: keyOf.get(r) ?? rep.dedupKey(r.kind, r.classes) };
+}
+
+function mergeReport(m: ReportMsg): void {
+  emit({ kind: m.kind as ReportKind, classes: m.classes, text: m.text, key: m.key }, false);
+}
+
+function onExit(): void {
+  if (!state.enabled) return;
+  const live = ctx.liveEntries().reverse();
+  if (live.length === 0) return;
+  emit(pending('held-at-exit', [...new Set(live.map((e) => e.cls.name))], rep.heldAtExitText(rep.threadName, live), rep.threadName), true);
+}
+
+function localReset(): void {
+  resetClasses();
+  resetChains();
+  resetUsageCount();
+  ctx.clearAll();
+  state.reports = [];
+  state.keys.clear();
+  mainGrace?.clear();
+}
+
+// ---------------------------------------------------------------- the engine object hooks.ts calls
 
 export const engine = {
-  classFor(name: string): LockClass {
-    let c = classes.get(name);
-    if (!c) {
-      c = { name, id: classes.size + 1 };
-      classes.set(name, c);
+  /** hooks.ts hands over the setter of `ld.on`. */
+  bindFlag(fn: (on: boolean) => void): void {
+    setFlag = fn;
+    fn(state.enabled);
+  },
+
+  enable(o: { action?: Action; stacks?: boolean } = {}): void {
+    state.action = o.action ?? 'warn';
+    state.stacks = o.stacks !== false;
+    if (!state.enabled) {
+      state.enabled = true;
+      ctx.startTracking();
+      openChannel(onMessage);
+      if (!state.exitHooked) {
+        state.exitHooked = true;
+        process.on('exit', onExit);
+      }
     }
-    return c;
+    setFlag(true);
   },
-  acquire(cls: LockClass, mode: LockMode, _opts: AcquireOptions): HeldLock {
-    return { cls, mode };
+
+  disable(): void {
+    state.enabled = false;
+    setFlag(false);
+    ctx.stopTracking();
+    closeChannel();
   },
-  abandon(_h: HeldLock): void {},
-  release(_h: HeldLock): void {},
-  sync(_cls: LockClass, _wait: WaitKind, _instance?: object): void {},
-  mightWait(_wait: 'sync' | 'async', _what: string): void {},
+
+  reset(): void {
+    localReset();
+    post({ t: 'reset' });
+  },
+
+  get enabled(): boolean {
+    return state.enabled;
+  },
+
+  get action(): Action {
+    return state.action;
+  },
+
+  reports(): LockdepReport[] {
+    return state.reports.slice();
+  },
+
+  onReport(cb: (r: LockdepReport) => void): () => void {
+    state.listeners.add(cb);
+    return () => void state.listeners.delete(cb);
+  },
+
+  classFor(name: string): LockClass {
+    return intern(name);
+  },
+
+  acquire(c: LockClass, mode: LockMode, opts: AcquireOptions): HeldLock {
+    const trylock = opts.try === true || opts.wait === 'none';
+    const attach = opts.wait === 'async' && !trylock ? 'carrier' : 'current';
+    return doAcquire(asCls(c), mode, trylock, opts.wait, trylock ? null : opts.wait, attach, opts.instance, opts.waitContext === 'rcu');
+  },
+
+  /** The manual annotation API (lockdep.acquire): held by the current context. */
+  acquireManual(c: LockClass, mode: LockMode, trylock: boolean, wait: 'sync' | 'async' | undefined): HeldLock {
+    return doAcquire(asCls(c), mode, trylock, wait ?? 'none', trylock ? null : wait ?? null, 'current', undefined, false);
+  },
+
+  /** lockdep.release(cls): the newest held entry of cls in this context (else in this thread). */
+  releaseClass(c: LockClass): void {
+    const cls = asCls(c);
+    const mine = ctx.findHeld(cls);
+    if (mine !== null) return engine.release(mine);
+    for (const e of ctx.liveEntries()) if (e.cls === cls) return engine.release(e);
+    emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
+  },
+
+  abandon(h: HeldLock): void {
+    ctx.unhold(h as Entry);
+  },
+
+  release(h: HeldLock): void {
+    const e = h as Entry;
+    if (!ctx.unhold(e)) {
+      emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current()))), true);
+      return;
+    }
+    // Released in another event-loop turn than it was taken in: it was held across an await.
+    if (!e.trylock && e.wait !== 'async' && e.execId >= 0 && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== ctx.currentExecId() && state.enabled) {
+      const u = checkNewUsage(e.cls, USAGE_ACROSS);
+      markUsage(e.cls, USAGE_ACROSS, stack());
+      if (u) emit(usageReport(u, stack()), true);
+    }
+  },
+
+  sync(c: LockClass, wait: WaitKind, _instance?: object): void {
+    check(asCls(c), 0, false, wait === 'sync' ? USAGE_SYNC : 0, true);
+  },
+
+  mightWait(wait: 'sync' | 'async', what: string): void {
+    const held = ctx.heldList(ctx.current());
+    const rcu = held.filter((e) => e.rcu);
+    const problems: Pending[] = [];
+    if (rcu.length) {
+      problems.push(pending('invalid-wait', rcu.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'it is inside an RCU read-side section', rcu, stack()), wait + what));
+    } else if (wait === 'sync' && ctx.asyncHeld > 0) {
+      const across = ctx.liveEntries().filter((e) => e.wait === 'async');
+      problems.push(
+        pending('invalid-wait', across.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'this thread has locks held across an event-loop turn by async tasks', across, stack()), what),
+      );
+    }
+    if (problems.length === 0) return;
+    if (state.action === 'throw') fail(problems);
+    for (const p of problems) emit(p, true);
+  },
+
   handoff(h: HeldLock): HeldLockToken {
-    return { cls: h.cls.name, mode: h.mode };
+    const e = h as Entry;
+    ctx.unhold(e);
+    return { cls: e.cls.name, mode: e.mode };
   },
-  adopt(t: HeldLockToken, _instance?: object): HeldLock {
-    return { cls: this.classFor(t.cls), mode: t.mode };
+
+  adopt(t: HeldLockToken, instance?: object): HeldLock {
+    const cls = intern(t.cls);
+    const e = ctx.makeEntry(cls, t.mode, readOf(t.mode), false, 'none', instance, false);
+    e.execId = -1; // handed-off read sides live across contexts by design: no usage bit on release
+    ctx.hold(ctx.current(), e, 'current');
+    return e;
   },
-  freeing(_instance: object, _what: string): void {},
-  isHeld(_cls: LockClass, _mode?: 'read' | 'write'): boolean {
+
+  freeing(instance: object, what: string): void {
+    const held = ctx.liveEntries().filter((e) => e.instance === instance);
+    if (held.length === 0) return;
+    emit(pending('held-freed', held.map((e) => e.cls.name), rep.heldFreedText(who(), what, held, stack())), true);
+  },
+
+  isHeld(c: LockClass, mode?: 'read' | 'write'): boolean {
+    const cls = asCls(c);
+    for (const e of ctx.heldList(ctx.current())) {
+      if (e.cls !== cls) continue;
+      if (mode === undefined || (mode === 'write' ? e.read === 0 : e.read !== 0)) return true;
+    }
     return false;
   },
-  report(_kind: ReportKind, _classes: string[], _text: string): void {},
+
+  report(kind: ReportKind, classes: string[], text: string): void {
+    emit(pending(kind, classes, text), true);
+  },
 };

@@ -43,6 +43,11 @@ export interface AcquireOptions {
   instance?: object;
   /** True if this acquisition is a trylock (adds no dependency edge to the lock it takes). */
   try?: boolean;
+  /**
+   * 'rcu': this acquisition opens an RCU read-side section (mode 'recursive-read'); any
+   * mightWait() inside it is an 'invalid-wait' report.
+   */
+  waitContext?: 'rcu';
 }
 
 /** Structured-cloneable description of a held read side on its way to another context. */
@@ -116,6 +121,16 @@ export const ld = {
     engine.report(kind, classes, text);
   },
 };
+
+// lockdep flips `ld.on`; QUIESCE_LOCKDEP=1 (QUIESCE_LOCKDEP_ACTION=throw|warn|collect) enables it in
+// every thread at load, before any primitive runs.
+engine.bindFlag((on) => {
+  ld.on = on;
+});
+if (typeof process !== 'undefined' && process.env.QUIESCE_LOCKDEP === '1') {
+  const a = process.env.QUIESCE_LOCKDEP_ACTION;
+  engine.enable({ action: a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn' });
+}
 
 export type ReportKind =
   | 'circular'

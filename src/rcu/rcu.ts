@@ -94,7 +94,7 @@ export class Rcu {
 
   // Out of line, so the two methods above stay small enough to inline into the caller's loop.
   private lockdepEnter(): void {
-    this.held.push(ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this }));
+    this.held.push(ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this, waitContext: 'rcu' }));
   }
   private lockdepExit(): void {
     if (this.nesting > 0) ld.release(this.held.pop() ?? null);

@@ -1,0 +1,164 @@
+/*
+ * Held locks per context: the thread for synchronous code, the async task for `await` code.
+ * The fake primitive below follows the hooks.ts contract exactly: lock() is an async function that
+ * announces the acquisition synchronously (before its first await), and unlock() releases the
+ * handle from whatever context the guard is in.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lockdep } from '../../src/lockdep/index.js';
+import { ld, type LockClass, type HeldLock } from '../../src/lockdep/hooks.js';
+
+class FakeMutex {
+  readonly lockdepClass: LockClass;
+  private locked = false;
+  private waiters: (() => void)[] = [];
+  constructor(name: string) {
+    this.lockdepClass = ld.classFor(name);
+  }
+  async lock(): Promise<{ unlock(): void }> {
+    const h: HeldLock | null = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'async', instance: this }) : null;
+    while (this.locked) await new Promise<void>((r) => this.waiters.push(r));
+    this.locked = true;
+    await sleep(1); // a real lock may wait on Atomics.waitAsync
+    return {
+      unlock: () => {
+        ld.release(h);
+        this.locked = false;
+        this.waiters.shift()?.();
+      },
+    };
+  }
+}
+
+const held = (m: { lockdepClass: LockClass }) => ld.isHeld(m.lockdepClass);
+
+test('fan-out: children inherit, siblings do not see each other, the parent does not see children', async () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = new FakeMutex('ctx.A');
+  const B1 = new FakeMutex('ctx.B1');
+  const B2 = new FakeMutex('ctx.B2');
+  const seen: Record<string, boolean[]> = {};
+  async function child(name: string, mine: FakeMutex, other: FakeMutex) {
+    const g = await mine.lock();
+    await sleep(5); // both children hold their lock at the same time
+    seen[name] = [held(A), held(mine), held(other)];
+    await sleep(1);
+    seen[name + '.late'] = [held(A), held(mine), held(other)];
+    g.unlock();
+    seen[name + '.after'] = [held(mine)];
+  }
+  async function t() {
+    const g = await A.lock();
+    assert.ok(held(A), 'the task that awaited lock() holds it');
+    await Promise.all([child('c1', B1, B2), child('c2', B2, B1)]);
+    seen.t = [held(A), held(B1), held(B2)];
+    g.unlock();
+    seen['t.after'] = [held(A)];
+  }
+  await t();
+  assert.deepEqual(seen.c1, [true, true, false]);
+  assert.deepEqual(seen.c2, [true, true, false]);
+  assert.deepEqual(seen['c1.late'], [true, true, false]);
+  assert.deepEqual(seen['c1.after'], [false]);
+  assert.deepEqual(seen.t, [true, false, false]);
+  assert.deepEqual(seen['t.after'], [false]);
+  const g = lockdep.graph();
+  const edges = g.edges.map((e) => `${e.from}->${e.to}`).sort();
+  assert.deepEqual(edges, ['ctx.A->ctx.B1', 'ctx.A->ctx.B2'], 'no edge between siblings');
+  assert.deepEqual(lockdep.reports(), []);
+  assert.equal(held(A), false, 'the caller of t() never held A');
+});
+
+test('sibling order does not make a false cycle', async () => {
+  lockdep.reset();
+  const X = new FakeMutex('ctx.X');
+  const Y = new FakeMutex('ctx.Y');
+  const take = async (m: FakeMutex) => {
+    const g = await m.lock();
+    await sleep(2);
+    g.unlock();
+  };
+  await Promise.all([take(X), take(Y)]);
+  await Promise.all([take(Y), take(X)]);
+  assert.deepEqual(lockdep.reports(), []);
+  assert.deepEqual(lockdep.graph().edges, []);
+});
+
+test('a guard can unlock from another context; the holder no longer holds it', async () => {
+  lockdep.reset();
+  const A = new FakeMutex('ctx.G');
+  const g = await A.lock();
+  assert.ok(held(A));
+  await Promise.resolve().then(async () => {
+    await sleep(1);
+    g.unlock(); // from a child context
+  });
+  assert.equal(held(A), false);
+  assert.deepEqual(lockdep.reports(), []);
+});
+
+test('synchronous annotations are held by the rest of the synchronous code and by children', async () => {
+  lockdep.reset();
+  const S = lockdep.lockClass('ctx.S');
+  lockdep.acquire(S);
+  lockdep.assertHeld(S, 'write');
+  let inChild = false;
+  await Promise.resolve().then(() => {
+    inChild = ld.isHeld(S);
+  });
+  assert.ok(inChild);
+  lockdep.release(S);
+  lockdep.assertNotHeld(S);
+  assert.throws(() => lockdep.assertHeld(S), { code: 'ERR_LOCKDEP' });
+  assert.throws(() => lockdep.assertHeld({ lockdepClass: S }), { code: 'ERR_LOCKDEP' });
+});
+
+test('handoff removes the entry from its context; adopt puts it into the receiving one', async () => {
+  lockdep.reset();
+  const R = ld.classFor('ctx.R');
+  const h = ld.acquire(R, 'read', { wait: 'sync' });
+  assert.ok(ld.isHeld(R, 'read'));
+  const token = ld.handoff(h);
+  assert.equal(ld.isHeld(R), false, 'handed off');
+  const cloned = structuredClone(token);
+  let adopted: HeldLock | null = null;
+  let heldThere = false;
+  await (async () => {
+    await sleep(1);
+    adopted = ld.adopt(cloned);
+    heldThere = ld.isHeld(R, 'read');
+  })();
+  assert.ok(heldThere);
+  assert.equal(ld.isHeld(R), false, 'the adopter, not the original context, holds it');
+  ld.release(adopted);
+  assert.deepEqual(lockdep.reports(), [], 'adopt adds no edges and no reports');
+});
+
+test('a lock held across an await and then taken with a blocking acquire: inconsistent-usage', async () => {
+  lockdep.reset();
+  const A = new FakeMutex('ctx.U');
+  const g = await A.lock();
+  g.unlock();
+  const h = ld.acquire(A.lockdepClass, 'write', { wait: 'sync' });
+  ld.release(h);
+  const r = lockdep.reports();
+  assert.equal(r.length, 1);
+  assert.equal(r[0]!.kind, 'inconsistent-usage');
+  assert.match(r[0]!.text, /HELD-ACROSS-AWAIT/);
+});
+
+test('a synchronous acquisition released in a later turn is detected as held across await', async () => {
+  lockdep.reset();
+  const C = lockdep.lockClass('ctx.C');
+  lockdep.acquire(C);
+  await sleep(1);
+  lockdep.release(C);
+  lockdep.acquire(C, { wait: 'sync' });
+  lockdep.release(C);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['inconsistent-usage']);
+  lockdep.reset();
+  lockdep.disable();
+});

@@ -1,0 +1,62 @@
+/*
+ * One graph per process: A->B taken in worker 1 and B->A in worker 2 is one 'circular' report,
+ * visible in the main thread (it arrives over the BroadcastChannel a turn later).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { lockdep } from '../../src/lockdep/index.js';
+
+const fixture = new URL('./fixture-worker.js', import.meta.url);
+
+function start(order: string[], exitHolding = false): Promise<Worker> {
+  const w = new Worker(fixture, { workerData: { order, exitHolding } });
+  return new Promise((resolve, reject) => {
+    w.once('message', () => resolve(w));
+    w.once('error', reject);
+  });
+}
+
+async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await sleep(10);
+  }
+  return pred();
+}
+
+test('A->B in worker 1 and B->A in worker 2: main sees one circular report naming A and B', { timeout: 5000 }, async () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const w1 = await start(['xt.A', 'xt.B']);
+  const w2 = await start(['xt.B', 'xt.A']);
+  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'circular'), 3000);
+  await sleep(150); // let duplicates (if any) arrive: they must be folded into one
+  const exited = Promise.all([w1, w2].map((w) => new Promise((r) => w.once('exit', r))));
+  w1.postMessage('quit');
+  w2.postMessage('quit');
+  await exited;
+  assert.ok(ok, 'no circular report reached main');
+  const circ = lockdep.reports().filter((r) => r.kind === 'circular');
+  assert.equal(circ.length, 1, circ.map((r) => r.text).join('\n\n'));
+  assert.deepEqual([...circ[0]!.classes].sort(), ['xt.A', 'xt.B']);
+  assert.match(circ[0]!.text, /circular locking dependency/);
+  assert.match(circ[0]!.text, /worker \d+/);
+  const edges = lockdep.graph().edges.map((e) => `${e.from}->${e.to}`);
+  assert.ok(edges.includes('xt.A->xt.B'), 'main merged the workers\' edges');
+});
+
+test('a worker that exits holding locks: held-at-exit naming the class', { timeout: 5000 }, async () => {
+  lockdep.reset();
+  const w = await start(['xt.Held'], true);
+  await new Promise((r) => w.once('exit', r));
+  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'held-at-exit'), 2000);
+  assert.ok(ok);
+  const r = lockdep.reports().find((x) => x.kind === 'held-at-exit')!;
+  assert.deepEqual(r.classes, ['xt.Held']);
+  assert.match(r.text, /worker \d+ is exiting but still holds 1 lock/);
+  lockdep.reset();
+  lockdep.disable();
+});
