@@ -30,7 +30,7 @@
  * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
  * becomes the driver (CAS), the rest sleep on GP_SEQ. A driver that gives up (timeout/abort)
  * stores GP_DRIVER=0 and any waiter (or the next caller) takes over the same grace period; so does
- * a waiter that finds the driver's thread dead.
+ * a waiter that finds the driver's thread dead, or a blocking waiter on the driver's own thread.
  */
 import type { DomainCore } from '../domain/core.js';
 import {
@@ -82,9 +82,12 @@ export class GpEngine {
       this.request((seq + 1) | 0);
       return (seq + 1) | 0;
     }
-    // A GP is running: take it over if nobody drives it or its driver died.
+    // A GP is running: take it over if nobody drives it, its driver died, or its driver is a
+    // (suspended) async task of THIS thread: a blocking waiter here would otherwise sleep waiting
+    // for a driver that cannot run until it wakes. Two drivers of one GP are harmless: finish()
+    // is a compareExchange, so only one of them completes it.
     const d = Atomics.load(i32, RCU_GP_DRIVER);
-    if (d !== 0 && this.core.threads.isAlive(d - 1)) return -1;
+    if (d !== 0 && d !== me && this.core.threads.isAlive(d - 1)) return -1;
     if (Atomics.compareExchange(i32, RCU_GP_DRIVER, d, me) !== d) return -1;
     if (Atomics.load(i32, RCU_GP_SEQ) !== seq) {
       Atomics.compareExchange(i32, RCU_GP_DRIVER, me, 0);

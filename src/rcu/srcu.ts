@@ -159,7 +159,7 @@ export class Srcu {
       return (seq + 1) | 0;
     }
     const d = Atomics.load(i32, this.h + SRCU_DRIVER);
-    if (d !== 0 && this.core.threads.isAlive(d - 1)) return -1;
+    if (d !== 0 && d !== me && this.core.threads.isAlive(d - 1)) return -1; // see rcu/gp.ts claim()
     if (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, d, me) !== d) return -1;
     return Atomics.load(i32, w) === seq ? seq : (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0), -1);
   }

@@ -51,6 +51,16 @@ describe('RCU across worker threads', () => {
     await done;
   });
 
+  it('synchronizeSync while a suspended async task of this thread drives the grace period takes it over', async () => {
+    const done = call(w1, 'readSpin', { ms: 300 });
+    await nextMessage(w1, (m) => m.event === 'inside');
+    const asyncGp = d.rcu.synchronizeExpedited(); // this thread's async task becomes the driver
+    // Blocking here must not wait for that driver: it cannot run until this call returns.
+    d.rcu.synchronizeSync({ timeoutMs: 3000 });
+    await withTimeout(asyncGp, 3000, 'the async synchronize');
+    await done;
+  });
+
   it('synchronize with timeoutMs rejects ERR_TIMEOUT while a reader stays inside', async () => {
     const done = call(w1, 'readSpin', { ms: 600 });
     await nextMessage(w1, (m) => m.event === 'inside');
