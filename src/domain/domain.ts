@@ -17,6 +17,7 @@ import { Worker, getEnvironmentData, setEnvironmentData, threadId, type WorkerOp
 import { QuiesceError } from '../errors.js';
 import { Rcu } from '../rcu/rcu.js';
 import { Srcu } from '../rcu/srcu.js';
+import { PercpuRef, type PercpuRefOptions } from '../ref/percpu-ref.js';
 import { DomainCore } from './core.js';
 import {
   H_MAGIC,
@@ -27,6 +28,8 @@ import {
   Kind,
   LAYOUT_VERSION,
   MAGIC,
+  PR_HEADER_BYTES,
+  PR_PERCPU_BYTES,
   RCU_QS_EVENTS,
   SRCU_HEADER_BYTES,
   SRCU_PERCPU_BYTES,
@@ -37,6 +40,16 @@ import {
   writeGeometry,
 } from './layout.js';
 import { hashString, type Layout } from './registry.js';
+import { Mutex } from '../locks/mutex.js';
+import { RwSem, type ReadGuard } from '../locks/rwsem.js';
+import type { PercpuReadGuard } from '../locks/percpu-rwsem.js';
+import type { Access } from '../locks/revocable.js';
+import { Completion } from '../locks/completion.js';
+import { PercpuRwSem } from '../locks/percpu-rwsem.js';
+import { Revocable } from '../locks/revocable.js';
+import { PRW_HEADER_BYTES, PRW_PERCPU_BYTES, REV_HEADER_BYTES, REV_PERCPU_BYTES } from './layout.js';
+import { isHandoffToken, type HandoffToken } from '../locks/handoff.js';
+import { COMPLETION_HEADER_BYTES, MUTEX_HEADER_BYTES, RWSEM_HEADER_BYTES } from './layout.js';
 import { registerAttached, unregisterAttached, type AttachedSlot } from './thread.js';
 
 /** Structured-cloneable: pass it through postMessage or workerData, then Domain.attach(handle). */
@@ -254,7 +267,103 @@ export class Domain {
       new Srcu(this.core, name, cls, obj, pcpu, this.rcu),
     );
   }
+
+  /**
+   * A per-thread reference count (SPEC §4). The flags (initAtomic, initDead, allowReinit) and the
+   * lockdep class are part of the identity: a later caller with different ones gets
+   * ERR_KIND_MISMATCH. `onRelease` is not: it is honoured on the thread that created the ref (a
+   * later call there may set it) and ignored elsewhere.
+   */
+  percpuRef(name: string, options: PercpuRefOptions = {}): PercpuRef {
+    const cls = lockClassOption(options, name);
+    for (const k of ['initAtomic', 'initDead', 'allowReinit'] as const) {
+      if (options[k] !== undefined && typeof options[k] !== 'boolean') {
+        throw new QuiesceError('ERR_INVALID_ARG', `PercpuRef '${name}': options.${k} must be a boolean`);
+      }
+    }
+    if (options.onRelease !== undefined && typeof options.onRelease !== 'function') {
+      throw new QuiesceError('ERR_INVALID_ARG', `PercpuRef '${name}': options.onRelease must be a function`);
+    }
+    const canonical = `class=${cls};initAtomic=${!!options.initAtomic};initDead=${!!options.initDead};allowReinit=${!!options.allowReinit}`;
+    const slot = this.core.slot;
+    const ref = this.named(
+      Kind.PercpuRef,
+      name,
+      canonical,
+      { headerBytes: PR_HEADER_BYTES, percpuBytes: PR_PERCPU_BYTES, init: (obj) => PercpuRef.init(this.core.i32, obj, slot, options) },
+      (obj, pcpu) => new PercpuRef(this.core, name, cls, obj, pcpu, this.rcu, options.onRelease),
+    );
+    ref.setOnRelease(options.onRelease);
+    return ref;
+  }
+
+  // ---- locks (locks/mutex.ts, rwsem.ts, completion.ts) ----------------------------------------------
+
+  /** A robust sleeping lock shared by every thread and async task of the domain (SPEC §5). */
+  mutex(name: string, options: LockOptions = {}): Mutex {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.Mutex, name, `class=${cls}`, { headerBytes: MUTEX_HEADER_BYTES, percpuBytes: 0 }, (obj) => new Mutex(this.core, name, cls, obj));
+  }
+
+  /** A write-favoring reader/writer semaphore whose read side can be handed off (SPEC §5). */
+  rwsem(name: string, options: LockOptions = {}): RwSem {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.RwSem, name, `class=${cls}`, { headerBytes: RWSEM_HEADER_BYTES, percpuBytes: 0 }, (obj) => new RwSem(this.core, name, cls, obj));
+  }
+
+  /** A completion (kernel semantics: complete() releases one waiter, completeAll() all, for good). */
+  completion(name: string, options: LockOptions = {}): Completion {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.Completion, name, `class=${cls}`, { headerBytes: COMPLETION_HEADER_BYTES, percpuBytes: 0 }, (obj) => new Completion(this.core, name, cls, obj));
+  }
+
+  // ---- PercpuRwSem, Revocable (locks/percpu-rwsem.ts, locks/revocable.ts) ------------------------------
+
+  /** A reader/writer lock whose readers cost a plain increment of their own thread's counter (SPEC §5). */
+  percpuRwsem(name: string, options: LockOptions = {}): PercpuRwSem {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.PercpuRwSem, name, `class=${cls}`, { headerBytes: PRW_HEADER_BYTES, percpuBytes: PRW_PERCPU_BYTES }, (obj, pcpu) =>
+      new PercpuRwSem(this.core, name, cls, obj, pcpu, this.rcu),
+    );
+  }
+
+  /** Fence every access wherever it is, then destroy (seed 003, SPEC §5). */
+  revocable(name: string, options: LockOptions = {}): Revocable {
+    const cls = lockClassOption(options, name);
+    return this.named(Kind.Revocable, name, `class=${cls}`, { headerBytes: REV_HEADER_BYTES, percpuBytes: REV_PERCPU_BYTES }, (obj, pcpu) =>
+      new Revocable(this.core, name, cls, obj, pcpu, this.rcu),
+    );
+  }
+
+  /**
+   * Take over a read side handed off by another context or thread (ReadGuard.handoff(),
+   * Access.handoff()). A token can be adopted once; a second adopt throws ERR_NOT_OWNER.
+   * Narrow the result by what you handed off (`as Access` for a Revocable's token).
+   */
+  adopt(token: HandoffToken): AdoptedReadSide {
+    if (!isHandoffToken(token)) throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token) needs the token of a Handoff (guard.handoff().token)`);
+    const opts = { class: token.class };
+    switch (token.objectKind) {
+      case 'RwSem':
+        return this.rwsem(token.name, opts).adoptHandoff(token);
+      case 'Revocable':
+        return this.revocable(token.name, opts).adoptHandoff(token);
+      case 'PercpuRwSem': {
+        // PercpuRwSem.adoptHandoff lives in locks/percpu-rwsem.ts (other owner): looked up so this compiles without it.
+        const sem = this.percpuRwsem(token.name, opts) as unknown as { adoptHandoff?: (t: HandoffToken) => PercpuReadGuard };
+        if (typeof sem.adoptHandoff !== 'function') {
+          throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): PercpuRwSem handoff is not available in this build`);
+        }
+        return sem.adoptHandoff(token);
+      }
+      default:
+        throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): unknown object kind '${String(token.objectKind)}'`);
+    }
+  }
 }
+
+/** What domain.adopt(token) returns: the read side of the object the token came from. */
+export type AdoptedReadSide = ReadGuard | PercpuReadGuard | Access;
 
 /** Validate `options.class` and default it to the object's name. */
 export function lockClassOption(options: LockOptions | undefined, name: string): string {

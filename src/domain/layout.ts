@@ -240,3 +240,65 @@ export const SRCU_PC_UNLOCK = 2; // [2], [3]: read_unlock counts per index (Atom
 export const SRCU_PC_CB_QUEUED = 4; // srcu.call() callbacks queued by this thread
 export const SRCU_PC_CB_DONE = 5; // ... of which have run
 export const SRCU_PERCPU_BYTES = 24;
+
+// ---- Mutex (locks/mutex.ts) -------------------------------------------------------------------------
+export const MUTEX_LOCK = 0; // atomic: 0 free, else (ownerSlot+1) << 2 | MUTEX_WAITERS (the kernel's owner word)
+export const MUTEX_HANDOFF = 1; // atomic: 0 none, id > 0 a starving waiter asks for handoff, -id granted to it
+export const MUTEX_HEADER_BYTES = 64; // one cache line; no percpu variables
+
+// ---- RwSem (locks/rwsem.ts) ---------------------------------------------------------------------------
+export const RWSEM_COUNT = 0; // atomic: readers | RWSEM_WRITER_LOCKED | waiting writers (encoding in rwsem.ts)
+export const RWSEM_OWNER = 1; // atomic: slot+1 of the thread holding it for write, 0 otherwise
+export const RWSEM_HEADER_BYTES = 64;
+
+// ---- Completion (locks/completion.ts) -------------------------------------------------------------
+export const COMPLETION_DONE = 0; // atomic: the kernel's x->done; COMPLETION_ALL after completeAll()
+export const COMPLETION_WAITERS = 1; // atomic: waiters currently asleep (complete() notifies only if > 0)
+export const COMPLETION_HEADER_BYTES = 64;
+
+// ---- rcu_sync (locks/rcu-sync.ts), embedded at a word offset inside its owner's header ----------
+export const RSYNC_STATE = 0; // Atomics.store under RSYNC_LOCK; readers load it PLAIN (rcu_sync_is_idle)
+export const RSYNC_COUNT = 1; // under RSYNC_LOCK: gp_count (writers between enter and exit)
+export const RSYNC_CB_SEQ = 2; // under RSYNC_LOCK: GP snapshot the pending rcu_sync_func waits for
+export const RSYNC_LOCK = 3; // atomic: the kernel's rss_lock; 0 free, else holder slot+1
+export const RSYNC_WORDS = 4;
+
+// ---- PercpuRwSem (locks/percpu-rwsem.ts) --------------------------------------------------------------
+export const PRW_RSYNC = 0; // RSYNC_WORDS words: the rcu_sync (readers' fast-path switch)
+export const PRW_BLOCK = 8; // atomic: 0, or slot+1 of the writer holding the lock (sem->block)
+export const PRW_READER_EVENTS = 9; // atomic: bumped + notified by slow-path read unlocks (sem->writer)
+export const PRW_HEADER_BYTES = 64;
+// percpu words
+export const PRW_PC_READ = 0; // read_count: owner-only writes (plain on the fast path, Atomics on the slow)
+export const PRW_PERCPU_BYTES = 4;
+
+// ---- Revocable (locks/revocable.ts) -------------------------------------------------------------------
+export const REV_WORD = 0; // atomic: REVOKED bit | outstanding accesses (encoding in revocable.ts)
+export const REV_TRANSIT = 1; // atomic: accesses handed off and not adopted yet (reports only)
+export const REV_HEADER_BYTES = 64;
+// percpu words
+export const REV_PC_HELD = 0; // accesses held by this thread now (plain, owner-only; reports only)
+export const REV_PERCPU_BYTES = 4;
+
+// ---- PercpuRef (ref/percpu-ref.ts) ------------------------------------------------------------------
+export const PR_MODE = 0; // atomic stores/CAS; read PLAIN on the fast path: PR_M_* bits, 0 = percpu mode
+export const PR_COUNT = 1; // atomic: the shared count; holds PR_BIAS while PR_BIASED
+export const PR_BIASED = 2; // 1 while PR_COUNT holds the bias (percpu mode, or switched but not folded)
+export const PR_FOLDED = 3; // sum of the per-thread counters at the last fold (mod 2^32)
+export const PR_SWITCHER = 4; // atomic: slot+1 of the thread running the current switch (0: none)
+export const PR_EVENTS = 5; // atomic: bumped + notified on every mode change and every release
+export const PR_RELEASES = 6; // atomic: releases so far (count reached zero in atomic mode)
+export const PR_CREATOR = 7; // slot of the creating thread (onRelease runs there)
+export const PR_FLAGS = 8; // static flags (PR_F_*), written once at creation
+export const PR_HEADER_BYTES = 64;
+export const PR_M_ATOMIC = 1;
+export const PR_M_DEAD = 2;
+export const PR_M_SWITCHING = 4; // a switch is in flight; its owner is PR_SWITCHER
+export const PR_M_FORCE = 8; // sticky atomic (initAtomic / switchToAtomic), the kernel's force_atomic
+export const PR_M_EXITED = 16;
+export const PR_F_ALLOW_REINIT = 1;
+export const PR_BIAS = 1 << 30;
+// percpu words
+export const PR_PC_COUNT = 0; // percpu-mode counter: plain ++/-- by its owner only, never reset
+export const PR_PC_ATOMIC = 1; // atomic-mode attribution: this thread's net gets in atomic mode (owner only)
+export const PR_PERCPU_BYTES = 8;

@@ -1,0 +1,238 @@
+/*
+ * RcuSync: the kernel's rcu_sync (kernel/rcu/sync.c), in shared memory. It tells readers whether
+ * they may use a fast path, and gives updaters a way to force every reader off it.
+ *
+ * State machine (gp_state, one word; gp_count, writers between enter() and exit()):
+ *
+ *   enter():  if gp_count++ == 0 and state == IDLE: state = ENTER, start a grace period;
+ *             then wait until state >= PASSED (the grace period, shared by every enterer).
+ *   exit():   if --gp_count == 0: PASSED -> EXIT, start a grace period;
+ *                                 EXIT -> REPLAY (the pending grace period will be followed by one more)
+ *   func (rcu_sync_func, runs once the pending grace period CB_SEQ has completed):
+ *             gp_count > 0          -> PASSED   (an enter came in meanwhile: no new GP needed)
+ *             state == REPLAY       -> EXIT, start another grace period
+ *             otherwise             -> IDLE     (readers may use the fast path again)
+ *
+ * So enters close together share one grace period, and an exit followed soon by an enter skips
+ * the grace period entirely (EXIT/REPLAY count as "passed": readers never got back to the fast path).
+ * An enter that times out or is aborted undoes itself with exit(); an ENTER whose gp_count fell back
+ * to 0 goes straight to IDLE in func (no writer ever got in).
+ *
+ * Who runs func: there is no softirq to run call_rcu callbacks for a shared object, so func is
+ * identified by (state in {ENTER, EXIT, REPLAY}, CB_SEQ) and may be run by ANY thread that sees the
+ * grace period CB_SEQ completed, under the lock, re-checking both: enter() waiters run it after their
+ * grace period; exit() queues it with rcu.call() on its own thread; readers on the slow path try it
+ * too (so readers get back to the fast path even if the exiting thread died). Running it twice is
+ * harmless: the second run finds the state changed or CB_SEQ not done.
+ *
+ * The lock (RSYNC_LOCK) guards STATE/COUNT/CB_SEQ transitions; its sections never wait. It records
+ * its holder (slot+1) so a thread that died holding it (terminate() can stop a worker anywhere) does
+ * not wedge the object: the next locker steals it from a dead holder.
+ *
+ * Memory model (the reader side, as in percpu-rwsem.c):
+ *  - readers test `i32[STATE] === IDLE` with a PLAIN load and, in the same synchronous run, touch
+ *    only their own per-thread counter. enter() stores ENTER (Atomics, SC) BEFORE it snapshots the
+ *    grace-period sequence, so the grace period it waits for starts after that store. A thread acks
+ *    that grace period only at its next event-loop turn (or is offline: domain/thread.ts), after it
+ *    observed the driver's T_QS_REQ store (rcu/gp.ts): so (1) every fast-path update it made while it
+ *    saw IDLE happens-before the end of the grace period, and (2) every fast-path check it makes
+ *    afterwards happens-after the ENTER store, and sees non-IDLE. That is all an updater needs.
+ *  - the way back: IDLE is stored only by func, after a full grace period that started after the
+ *    last writer's exit(). A reader that sees IDLE runs in a turn after its ack of that grace period,
+ *    so it happens-after everything the writer did before exit(): W_R ordering without barriers.
+ *  - STATE/COUNT/CB_SEQ themselves are read and written with Atomics under the lock (CAS acquire,
+ *    store release).
+ */
+import type { DomainCore } from '../domain/core.js';
+import { RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE, ThreadState } from '../domain/layout.js';
+import type { Deadline } from '../domain/wait.js';
+import type { GpEngine } from '../rcu/gp.js';
+
+export const GP_IDLE = 0;
+export const GP_ENTER = 1;
+export const GP_PASSED = 2;
+export const GP_EXIT = 3;
+export const GP_REPLAY = 4;
+
+export class RcuSync {
+  private readonly i32: Int32Array;
+  /** Word index of gp_state (readers of the owner test it plainly: `i32[stateWord] === GP_IDLE`). */
+  readonly stateWord: number;
+  private readonly countWord: number;
+  private readonly cbSeqWord: number;
+  private readonly lockWord: number;
+
+  /**
+   * `base`: word index of the RSYNC_WORDS block inside the owner's shared header; `gp`: the
+   * domain's grace-period engine; `call`: this thread's call_rcu (absent: func is left to pollers).
+   */
+  constructor(
+    private readonly core: DomainCore,
+    private readonly gp: GpEngine,
+    private readonly call: ((fn: () => void) => void) | null,
+    base: number,
+  ) {
+    this.i32 = core.i32;
+    this.stateWord = base + RSYNC_STATE;
+    this.countWord = base + RSYNC_COUNT;
+    this.cbSeqWord = base + RSYNC_CB_SEQ;
+    this.lockWord = base + RSYNC_LOCK;
+  }
+
+  /** rcu_sync_is_idle(), for reports and tests (readers inline the plain load). */
+  isIdle(): boolean {
+    return Atomics.load(this.i32, this.stateWord) === GP_IDLE;
+  }
+
+  state(): number {
+    return Atomics.load(this.i32, this.stateWord);
+  }
+
+  // ---- the lock ---------------------------------------------------------------------------------
+
+  private lock(): void {
+    const { i32, lockWord } = this;
+    const me = this.core.slot + 1;
+    for (let spins = 0; ; spins++) {
+      const cur = Atomics.compareExchange(i32, lockWord, 0, me);
+      if (cur === 0) return;
+      const st = this.core.threads.state(cur - 1);
+      if (st === ThreadState.DEAD || st === ThreadState.FREE) {
+        if (Atomics.compareExchange(i32, lockWord, cur, me) === cur) return; // holder died inside: steal
+        continue;
+      }
+      // Sections are a few instructions long: spin, then nap briefly (the holder may be descheduled).
+      if (spins > 100) Atomics.wait(i32, lockWord, cur, 0.05);
+    }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.i32, this.lockWord, 0);
+    Atomics.notify(this.i32, this.lockWord, 1);
+  }
+
+  // ---- enter --------------------------------------------------------------------------------------
+
+  /** The first half of rcu_sync_enter(): count this updater in. True if it must wait for a GP. */
+  private enterBegin(): boolean {
+    const i32 = this.i32;
+    this.lock();
+    try {
+      const n = Atomics.add(i32, this.countWord, 1);
+      if (n === 0 && Atomics.load(i32, this.stateWord) === GP_IDLE) {
+        Atomics.store(i32, this.stateWord, GP_ENTER);
+        // Snapshot AFTER the store: the grace period waited for starts after readers can see ENTER.
+        Atomics.store(i32, this.cbSeqWord, this.gp.snap());
+      }
+      return Atomics.load(i32, this.stateWord) < GP_PASSED;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * rcu_sync_enter(): force readers off the fast path. Resolves true once every reader is off it,
+   * false on timeout (the enter is undone); an abort rejects (undone too).
+   */
+  async enter(deadline: Deadline, signal: AbortSignal | undefined, abortError: () => Error): Promise<boolean> {
+    if (!this.enterBegin()) return true;
+    try {
+      for (;;) {
+        if (Atomics.load(this.i32, this.stateWord) >= GP_PASSED) return true;
+        const s = Atomics.load(this.i32, this.cbSeqWord);
+        if (!(await this.gp.waitAsync(s, deadline, signal, abortError))) {
+          this.exit();
+          return false;
+        }
+        this.poll();
+      }
+    } catch (e) {
+      this.exit();
+      throw e;
+    }
+  }
+
+  /** Blocking enter(). */
+  enterSync(deadline: Deadline): boolean {
+    if (!this.enterBegin()) return true;
+    for (;;) {
+      if (Atomics.load(this.i32, this.stateWord) >= GP_PASSED) return true;
+      const s = Atomics.load(this.i32, this.cbSeqWord);
+      if (!this.gp.waitSync(s, deadline)) {
+        this.exit();
+        return false;
+      }
+      this.poll();
+    }
+  }
+
+  // ---- exit ---------------------------------------------------------------------------------------
+
+  /** rcu_sync_exit(): readers may use the fast path again one grace period from now. */
+  exit(): void {
+    const i32 = this.i32;
+    let schedule = false;
+    this.lock();
+    try {
+      if (Atomics.sub(i32, this.countWord, 1) === 1) {
+        const st = Atomics.load(i32, this.stateWord);
+        if (st === GP_PASSED) {
+          Atomics.store(i32, this.stateWord, GP_EXIT);
+          Atomics.store(i32, this.cbSeqWord, this.gp.snap());
+          schedule = true;
+        } else if (st === GP_EXIT) {
+          Atomics.store(i32, this.stateWord, GP_REPLAY);
+        } else if (st === GP_ENTER) {
+          schedule = true; // an enter gave up: func will take ENTER back to IDLE
+        }
+      }
+    } finally {
+      this.unlock();
+    }
+    if (schedule) this.schedule();
+  }
+
+  /** Queue func behind a grace period on this thread (call_rcu). */
+  private schedule(): void {
+    if (!this.core.attached || !this.call) return;
+    this.call(this.scheduled);
+  }
+
+  private readonly scheduled = (): void => {
+    // Still pending and nobody inside to drive it: try again after another grace period.
+    if (this.poll() && Atomics.load(this.i32, this.countWord) === 0) this.schedule();
+  };
+
+  // ---- func -----------------------------------------------------------------------------------------
+
+  /**
+   * Run rcu_sync_func if its grace period has completed. Cheap when nothing is pending (one load).
+   * Returns true if a func is still pending afterwards (its grace period not done yet).
+   */
+  poll(): boolean {
+    const i32 = this.i32;
+    const st0 = Atomics.load(i32, this.stateWord);
+    if (st0 === GP_IDLE || st0 === GP_PASSED) return false;
+    if (!this.gp.done(Atomics.load(i32, this.cbSeqWord))) return true;
+    let schedule = false;
+    this.lock();
+    try {
+      const st = Atomics.load(i32, this.stateWord);
+      if (st === GP_IDLE || st === GP_PASSED) return false;
+      if (!this.gp.done(Atomics.load(i32, this.cbSeqWord))) return true;
+      if (Atomics.load(i32, this.countWord) > 0) {
+        Atomics.store(i32, this.stateWord, GP_PASSED);
+      } else if (st === GP_REPLAY) {
+        Atomics.store(i32, this.stateWord, GP_EXIT);
+        Atomics.store(i32, this.cbSeqWord, this.gp.snap());
+        schedule = true;
+      } else {
+        Atomics.store(i32, this.stateWord, GP_IDLE);
+      }
+    } finally {
+      this.unlock();
+    }
+    if (schedule) this.schedule(); // REPLAY -> EXIT queued its own func
+    return false;
+  }
+}

@@ -1,0 +1,390 @@
+/*
+ * RwSem: a write-favoring reader/writer semaphore shared by threads and async tasks
+ * (kernel/locking/rwsem.c), whose read side can be handed to another context (seed 003).
+ *
+ * Shared state (layout.ts RWSEM_*): one count word, like the kernel's sem->count, that packs
+ *
+ *     bits  0..17  readers holding it                (READER_MASK; 262143 at most)
+ *     bit   18     WRITER_LOCKED
+ *     bits 19..30  writers waiting for it             (WWAIT unit; 4095 at most)
+ *
+ * and RWSEM_OWNER, the slot+1 of the thread holding it for write (diagnostics and ERR_DEADLOCK only;
+ * the count word alone decides who may enter).
+ *
+ * Every transition is one compareExchange on the count word, so a decision and the state it was
+ * based on can never diverge:
+ *   read:   enter (count + 1) only if neither WRITER_LOCKED nor any waiting writer: once a writer
+ *           waits, new readers wait behind it (write-favoring; the kernel reaches the same end with
+ *           RWSEM_FLAG_HANDOFF, here it is the rule from the start, which is what a "fence every reader
+ *           then destroy" writer needs: readers can never starve it).
+ *   write:  enter (| WRITER_LOCKED) when no reader and no writer holds it. A writer that must wait
+ *           first registers (+ WWAIT) and later converts its registration into the lock in the same
+ *           compareExchange (- WWAIT | WRITER_LOCKED); on timeout/abort it takes the registration back
+ *           (Atomics.sub) and wakes everyone, since readers may have been waiting only because of it.
+ *   unlock: a reader subtracts 1 and wakes sleepers when it was the last reader and a writer waits;
+ *           a writer clears WRITER_LOCKED and wakes all sleepers (readers and writers re-check).
+ *   downgrade: WRITER_LOCKED -> one reader in one compareExchange; wakes sleepers.
+ * Sleepers sleep on the count word expecting the value they last saw (futex), in slices, so a wake
+ * that raced with their decision is never lost. Wake-all on every release that can unblock
+ * somebody: an async waiter's wake-up can never be swallowed by a blocked thread or an aborted waiter.
+ *
+ * Handoff (seed 003 "exit reader" / "re-enter reader"): ReadGuard.handoff() leaves the count alone —
+ * the read side stays held, writers keep waiting — detaches the guard (and the lockdep hold) and
+ * claims a handoff-table word (locks/handoff.ts); adoptHandoff(token) redeems the word exactly once
+ * and returns a new ReadGuard owned by the adopting context, on any thread.
+ *
+ * Self-deadlocks that are certain throw ERR_DEADLOCK instead of blocking: writeSync while this thread
+ * holds it (read or write, in any of its contexts); readSync while this thread holds it for write,
+ * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer).
+ * `localReads` counts the read sides held by contexts of this thread (handoff moves the count).
+ *
+ * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
+ * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
+ * reader's reads and every reader's reads happen-before the next writer's writes.
+ */
+import { QuiesceError, describe } from '../errors.js';
+import type { DomainCore } from '../domain/core.js';
+import { RWSEM_COUNT, RWSEM_OWNER } from '../domain/layout.js';
+import {
+  Deadline,
+  abortedError,
+  blockOn,
+  checkWaitOptions,
+  holdEventLoop,
+  releaseEventLoop,
+  timeoutError,
+  waitOn,
+  type WaitOptions,
+} from '../domain/wait.js';
+import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
+import { Guard, notOwnerError } from './guard.js';
+import { claimHandoffSlot, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
+
+const READER_MASK = 0x3ffff;
+const WRITER_LOCKED = 1 << 18;
+const WWAIT = 1 << 19;
+const WWAIT_MASK = 0xfff << 19;
+const SLICE_MS = 200;
+
+type Mode = 'read' | 'write';
+
+export class ReadGuard extends Guard {
+  /** @internal */
+  constructor(
+    private readonly sem: RwSem,
+    /** @internal */ public ldHeld: HeldLock | null,
+  ) {
+    super();
+  }
+  protected get what(): string {
+    return describe('RwSem', this.sem.name);
+  }
+  protected releaseHeld(): void {
+    this.sem.upRead(this);
+  }
+  unlock(): void {
+    this.end('unlock()');
+  }
+  /**
+   * Hand this read side to another context or thread: the returned token (structured-cloneable)
+   * is adopted there with domain.adopt(token). This guard no longer owns anything; the read side
+   * stays held (writers keep waiting) until the adopter unlocks it.
+   */
+  handoff(): Handoff {
+    this.endHold('handoff()', 'moved');
+    return { token: this.sem.exitReader(this) };
+  }
+}
+
+export class WriteGuard extends Guard {
+  /** @internal */
+  constructor(
+    private readonly sem: RwSem,
+    /** @internal */ readonly ldHeld: HeldLock | null,
+  ) {
+    super();
+  }
+  protected get what(): string {
+    return describe('RwSem', this.sem.name);
+  }
+  protected releaseHeld(): void {
+    this.sem.upWrite(this);
+  }
+  unlock(): void {
+    this.end('unlock()');
+  }
+  /** Turn the write hold into a read hold atomically (downgrade_write): no writer can get in between. */
+  downgrade(): ReadGuard {
+    this.endHold('downgrade()', 'moved');
+    return this.sem.downgradeWrite(this);
+  }
+}
+
+export class RwSem {
+  private readonly i32: Int32Array;
+  private readonly countW: number;
+  private readonly ownerW: number;
+  private readonly me: number;
+  /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
+  private localReads = 0;
+  readonly lockdepClass: LockClass;
+
+  /** @internal — use `domain.rwsem(name)`. */
+  constructor(
+    private readonly core: DomainCore,
+    readonly name: string,
+    private readonly cls: string,
+    obj: number,
+  ) {
+    this.i32 = core.i32;
+    this.countW = (obj >> 2) + RWSEM_COUNT;
+    this.ownerW = (obj >> 2) + RWSEM_OWNER;
+    this.me = core.slot;
+    this.lockdepClass = ld.classFor(cls);
+  }
+
+  private get what(): string {
+    return describe('RwSem', this.name);
+  }
+
+  /** @internal for tests and diagnostics. */
+  debugState(): { readers: number; writer: boolean; writersWaiting: number; localReads: number } {
+    const v = Atomics.load(this.i32, this.countW);
+    return { readers: v & READER_MASK, writer: (v & WRITER_LOCKED) !== 0, writersWaiting: (v & WWAIT_MASK) >>> 19, localReads: this.localReads };
+  }
+
+  // ---- count word transitions -----------------------------------------------------------------------
+
+  private tryDownRead(): boolean {
+    const { i32, countW } = this;
+    for (;;) {
+      const v = Atomics.load(i32, countW);
+      if ((v & (WRITER_LOCKED | WWAIT_MASK)) !== 0) return false;
+      if ((v & READER_MASK) === READER_MASK) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many readers (${READER_MASK})`);
+      if (Atomics.compareExchange(i32, countW, v, v + 1) === v) return true;
+    }
+  }
+
+  /** `registered`: this writer counts in WWAIT and converts that registration into the lock. */
+  private tryDownWrite(registered: boolean): boolean {
+    const { i32, countW } = this;
+    for (;;) {
+      const v = Atomics.load(i32, countW);
+      if ((v & (WRITER_LOCKED | READER_MASK)) !== 0) return false;
+      const n = (registered ? v - WWAIT : v) | WRITER_LOCKED;
+      if (Atomics.compareExchange(i32, countW, v, n) === v) {
+        Atomics.store(i32, this.ownerW, this.me + 1);
+        return true;
+      }
+    }
+  }
+
+  private registerWriter(): void {
+    if ((Atomics.load(this.i32, this.countW) & WWAIT_MASK) === WWAIT_MASK) {
+      throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many waiting writers`);
+    }
+    Atomics.add(this.i32, this.countW, WWAIT);
+  }
+
+  private unregisterWriter(): void {
+    Atomics.sub(this.i32, this.countW, WWAIT);
+    Atomics.notify(this.i32, this.countW); // readers may have waited only because of us
+  }
+
+  /** @internal */
+  upRead(g: ReadGuard): void {
+    const v = Atomics.load(this.i32, this.countW);
+    if ((v & READER_MASK) === 0) throw notOwnerError(this.what, 'unlock() of a read side that is not held');
+    if (ld.on) ld.release(g.ldHeld);
+    this.localReads--;
+    const n = Atomics.sub(this.i32, this.countW, 1) - 1;
+    if ((n & READER_MASK) === 0 && (n & WWAIT_MASK) !== 0) Atomics.notify(this.i32, this.countW);
+  }
+
+  /** @internal */
+  upWrite(g: WriteGuard): void {
+    const v = Atomics.load(this.i32, this.countW);
+    if ((v & WRITER_LOCKED) === 0 || Atomics.load(this.i32, this.ownerW) !== this.me + 1) {
+      throw notOwnerError(this.what, 'unlock() of a write side this thread does not hold');
+    }
+    if (ld.on) ld.release(g.ldHeld);
+    Atomics.store(this.i32, this.ownerW, 0);
+    Atomics.sub(this.i32, this.countW, WRITER_LOCKED);
+    Atomics.notify(this.i32, this.countW);
+  }
+
+  /** @internal */
+  downgradeWrite(g: WriteGuard): ReadGuard {
+    if (ld.on) ld.release(g.ldHeld);
+    Atomics.store(this.i32, this.ownerW, 0);
+    Atomics.add(this.i32, this.countW, 1 - WRITER_LOCKED); // one atomic step: writer -> reader
+    Atomics.notify(this.i32, this.countW);
+    this.localReads++;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'none', try: true, instance: this }) : null;
+    return new ReadGuard(this, h);
+  }
+
+  /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
+  exitReader(g: ReadGuard): HandoffToken {
+    const lockdep = ld.on && g.ldHeld ? ld.handoff(g.ldHeld) : null;
+    g.ldHeld = null;
+    this.localReads--;
+    const slot = claimHandoffSlot(this.core, this.what);
+    return Object.freeze({ kind: 'quiesce.handoff', objectKind: 'RwSem', name: this.name, class: this.cls, slot, data: 0, lockdep });
+  }
+
+  /** Take over a read side handed off by ReadGuard.handoff() (usually via domain.adopt(token)). */
+  adoptHandoff(token: HandoffToken): ReadGuard {
+    this.core.checkAttached(this.what);
+    if (token.objectKind !== 'RwSem' || token.name !== this.name) {
+      throw new QuiesceError('ERR_BAD_HANDLE', `${this.what}: the handoff token is for ${describe(String(token.objectKind), String(token.name))}`);
+    }
+    redeemHandoffSlot(this.core, token);
+    this.localReads++;
+    const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
+    return new ReadGuard(this, h);
+  }
+
+  // ---- public API ---------------------------------------------------------------------------------
+
+  tryRead(): ReadGuard | null {
+    this.core.checkAttached(this.what);
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'none', try: true, instance: this }) : null;
+    if (!this.tryDownRead()) {
+      ld.abandon(h);
+      return null;
+    }
+    this.localReads++;
+    return new ReadGuard(this, h);
+  }
+
+  tryWrite(): WriteGuard | null {
+    this.core.checkAttached(this.what);
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'none', try: true, instance: this }) : null;
+    if (!this.tryDownWrite(false)) {
+      ld.abandon(h);
+      return null;
+    }
+    return new WriteGuard(this, h);
+  }
+
+  async read(o?: WaitOptions): Promise<ReadGuard> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'read()', signal);
+    const deadline = new Deadline(timeoutMs);
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'async', instance: this }) : null;
+    try {
+      if (!this.tryDownRead()) await this.waitAsync('read', deadline, signal, timeoutMs);
+    } catch (e) {
+      ld.abandon(h);
+      throw e;
+    }
+    this.localReads++;
+    return new ReadGuard(this, h);
+  }
+
+  async write(o?: WaitOptions): Promise<WriteGuard> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'write()', signal);
+    const deadline = new Deadline(timeoutMs);
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'async', instance: this }) : null;
+    try {
+      if (!this.tryDownWrite(false)) await this.waitAsync('write', deadline, signal, timeoutMs);
+    } catch (e) {
+      ld.abandon(h);
+      throw e;
+    }
+    return new WriteGuard(this, h);
+  }
+
+  private async waitAsync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+    const op = `${mode}()`;
+    const abort = (): Error => abortedError(this.what, op, signal);
+    const writer = mode === 'write';
+    if (writer) this.registerWriter();
+    holdEventLoop();
+    try {
+      for (;;) {
+        const v = Atomics.load(this.i32, this.countW);
+        if (writer ? this.tryDownWrite(true) : this.tryDownRead()) return;
+        if ((await waitOn(this.i32, this.countW, v, deadline, signal, abort, SLICE_MS)) === 'timed-out') {
+          throw timeoutError(this.what, op, timeoutMs);
+        }
+      }
+    } catch (e) {
+      if (writer) this.unregisterWriter();
+      throw e;
+    } finally {
+      releaseEventLoop();
+    }
+  }
+
+  private waitSync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): void {
+    const op = `${mode}Sync()`;
+    const writer = mode === 'write';
+    if (writer) this.registerWriter();
+    try {
+      for (;;) {
+        const v = Atomics.load(this.i32, this.countW);
+        if (writer ? this.tryDownWrite(true) : this.tryDownRead()) return;
+        if (!writer && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
+          throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
+        }
+        const r = blockOn(this.i32, this.countW, v, deadline, SLICE_MS);
+        if (signal?.aborted) throw abortedError(this.what, op, signal);
+        if (r === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
+      }
+    } catch (e) {
+      if (writer) this.unregisterWriter();
+      throw e;
+    }
+  }
+
+  /** Throws ERR_DEADLOCK for a blocking acquisition this thread can never get. */
+  private checkSelfDeadlock(mode: Mode): void {
+    const v = Atomics.load(this.i32, this.countW);
+    const iWrite = (v & WRITER_LOCKED) !== 0 && Atomics.load(this.i32, this.ownerW) === this.me + 1;
+    if (iWrite) throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${mode}Sync() would wait forever: this thread holds it for write`);
+    if (mode === 'write' && this.localReads > 0) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: writeSync() would wait forever: this thread holds a read side of it`);
+    }
+    if (mode === 'read' && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
+    }
+  }
+
+  readSync(o?: WaitOptions): ReadGuard {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'readSync()', signal);
+    const deadline = new Deadline(timeoutMs);
+    this.checkSelfDeadlock('read');
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'sync', instance: this }) : null;
+    try {
+      if (!this.tryDownRead()) this.waitSync('read', deadline, signal, timeoutMs);
+    } catch (e) {
+      ld.abandon(h);
+      throw e;
+    }
+    this.localReads++;
+    return new ReadGuard(this, h);
+  }
+
+  writeSync(o?: WaitOptions): WriteGuard {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'writeSync()', signal);
+    const deadline = new Deadline(timeoutMs);
+    this.checkSelfDeadlock('write');
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'sync', instance: this }) : null;
+    try {
+      if (!this.tryDownWrite(false)) this.waitSync('write', deadline, signal, timeoutMs);
+    } catch (e) {
+      ld.abandon(h);
+      throw e;
+    }
+    return new WriteGuard(this, h);
+  }
+}

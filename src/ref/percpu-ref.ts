@@ -1,0 +1,985 @@
+/*
+ * PercpuRef: the kernel's percpu_ref (lib/percpu-refcount.c) across worker_threads (SPEC §4).
+ *
+ * State (layout.ts PR_*): a shared header line { MODE, COUNT, BIASED, FOLDED, SWITCHER, EVENTS,
+ * RELEASES, CREATOR, FLAGS } and two Int32 words per thread in its per-thread area:
+ *   pc[t]  (PR_PC_COUNT)  the percpu counter: plain ++/-- by thread t only, NEVER reset; it wraps
+ *                         mod 2^32 and the sum over all threads is still exact (modular arithmetic
+ *                         commutes, the kernel's argument);
+ *   at[t]  (PR_PC_ATOMIC) attribution only: thread t's net gets made in atomic mode (plain, owner
+ *                         only). It is never summed into the count; it lets a timed-out drain say
+ *                         "thread 3 (dead) holds 5" after the switch to atomic (pc[t] + at[t] is
+ *                         the net number of references thread t took and did not put). 8 bytes per
+ *                         ref per thread: the 4-byte alternative would lose per-thread attribution
+ *                         once the ref is atomic, which SPEC §4 asks drains to report.
+ *
+ * Modes (MODE bits): 0 = percpu. ATOMIC, DEAD (killed), SWITCHING (a switch is in flight, owned by
+ * thread SWITCHER-1), FORCE (sticky atomic: initAtomic / switchToAtomic), EXITED.
+ *
+ * Value: true count T = COUNT - (BIASED ? BIAS : 0) + (BIASED ? (sum pc - FOLDED) : 0).
+ * In percpu mode COUNT holds BIAS (+ the initial reference + whatever atomic-mode gets were still
+ * in flight), so it can never reach zero; in atomic mode (folded) COUNT == T.
+ *
+ * Fast path (get/put/tryGet/tryGetLive in percpu mode): a PLAIN read of MODE; if 0, pc[me] += n.
+ * No Atomics, no write to a shared line.
+ *
+ * Switch to atomic (kill, switchToAtomic; the kernel's __percpu_ref_switch_to_atomic):
+ *   1. CAS MODE 0 -> ATOMIC|SWITCHING[|DEAD|FORCE]; take the switch's own reference (COUNT += 1);
+ *   2. wait one RCU grace period of the domain whose snapshot is taken AFTER the CAS;
+ *   3. fold: S = sum pc[t] over every slot (dead ones included: their references are still held);
+ *      FOLDED = S; COUNT += (S - FOLDED_before) - BIAS in ONE Atomics.add; BIASED = 0;
+ *      check T >= (DEAD ? 0 : 1), else the imbalance is reported (see "bad input");
+ *   4. clear SWITCHING, run confirmations, put the switch's reference (may release).
+ * Switch back (switchToPercpu, resurrect, reinit; only with allowReinit): claim SWITCHING, add
+ * BIAS to COUNT, BIASED = 1, then CAS MODE ATOMIC|SWITCHING -> 0. Nothing is zeroed: pc[t] keeps
+ * counting from where it is and FOLDED remembers what was already folded, so the only writer of
+ * pc[t] is ever thread t (seed 001: a counter with two writers loses updates; ours has one).
+ * If that CAS fails (someone killed or forced meanwhile), no thread can have seen percpu mode,
+ * so the switch folds again at once (delta 0) without a grace period.
+ *
+ * Memory-model argument (no update is ever lost, whatever the interleaving):
+ *  - A fast-path update reads MODE and writes pc[me] in one synchronous run, so it lies entirely
+ *    inside one event-loop turn of its thread: an RCU-sched read section (rcu/gp.ts).
+ *  - The switcher's Atomics CAS of MODE precedes (program order) its grace-period snapshot; the
+ *    GP driver's Atomics.store of T_QS_REQ[t] follows it, and thread t acknowledges with an
+ *    Atomics.store of T_QS_ACK[t] at its next turn, which the driver reads with Atomics.load.
+ *    So (a) every update thread t made in a turn that began before the GP happens-before the
+ *    driver's end of the GP, which happens-before (GP_SEQ store/load) the fold's plain reads of
+ *    pc[t]: the fold sees it; and (b) every turn of t that begins after its acknowledgement
+ *    happens-after the MODE CAS, so its plain read of MODE sees ATOMIC and it never touches pc[t]
+ *    again until a switch back. Threads offline/idle/dead are quiescent by construction
+ *    (domain/thread.ts: their SC state transitions order them the same way); a dead thread's
+ *    last writes are visible once its slot is DEAD (the spawner saw 'exit' after the runtime
+ *    joined the thread).
+ *  - Hence at the fold pc[] is final until the next switch back, and the fold adds it exactly
+ *    once (FOLDED), in one Atomics.add: concurrent atomic-mode gets/puts are Atomics RMWs on the
+ *    same word and commute with it; BIAS keeps COUNT away from zero until the add, exactly as in
+ *    lib/percpu-refcount.c.
+ *  - Switch back: BIAS is added (Atomics.add) BEFORE MODE is published as 0 (Atomics CAS). A
+ *    thread that sees MODE == 0 only ever writes its own pc[me]; it needs to see no other write
+ *    (nothing was zeroed), so the plain read of MODE is enough. A thread that read ATOMIC just
+ *    before the switch back goes to COUNT with an Atomics RMW: still counted (T's formula holds
+ *    for any COUNT contribution while BIASED).
+ *  - Release: an atomic-mode put that takes COUNT to 0 (CAS) bumps RELEASES and EVENTS (Atomics)
+ *    and notifies EVENTS; drains and the creator's watcher re-check on EVENTS.
+ *
+ * Bad input (seed 002): atomic-mode get/put are CAS loops that check BEFORE writing, so a put below
+ * zero throws ERR_REFCOUNT_UNDERFLOW and a get past 2^31-1 ERR_REFCOUNT_OVERFLOW with the count
+ * unchanged. In percpu mode a thread's counter may be legitimately negative, so an imbalance shows
+ * at the fold: T < 0 for a dead ref, T < 1 for a live one (its initial reference is gone). Then the
+ * excess puts are discarded (COUNT is raised to the minimum valid value: the ref is consistent,
+ * released if dead), a process warning names the ref and every thread's net count (a negative one
+ * is the thread that put too much), and the switching call (switchToAtomic, killAndDrain*,
+ * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW. (A plain kill() has no caller left to throw to:
+ * warning only.)
+ *
+ * onRelease: runs once per release on the thread that created the ref. That thread keeps an
+ * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
+ * yet released (the only state in which a release is expected). If the creating thread has exited,
+ * onRelease never runs (the release itself still happens: drains resolve, isZero() is true).
+ *
+ * Switch ownership: one thread at a time (SWITCHING bit + SWITCHER). It usually runs as an async
+ * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
+ * Another thread waiting for a switch whose owner died takes it over (a fresh grace period).
+ */
+import { QuiesceError, describe } from '../errors.js';
+import type { DomainCore } from '../domain/core.js';
+import { onThreadDeath } from '../domain/core.js';
+import {
+  Kind,
+  PR_BIAS,
+  PR_BIASED,
+  PR_COUNT,
+  PR_CREATOR,
+  PR_EVENTS,
+  PR_FLAGS,
+  PR_FOLDED,
+  PR_F_ALLOW_REINIT,
+  PR_MODE,
+  PR_M_ATOMIC,
+  PR_M_DEAD,
+  PR_M_EXITED,
+  PR_M_FORCE,
+  PR_M_SWITCHING,
+  PR_PC_ATOMIC,
+  PR_PC_COUNT,
+  PR_RELEASES,
+  PR_SWITCHER,
+  ThreadState,
+  percpuWord,
+} from '../domain/layout.js';
+import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
+import { Guard } from '../locks/guard.js';
+import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
+import type { Rcu } from '../rcu/rcu.js';
+
+export interface PercpuRefOptions {
+  /** Start in atomic mode (sticky until switchToPercpu()); implies allowReinit, as in the kernel. */
+  initAtomic?: boolean;
+  /** Start dead, count 0, atomic (use reinit() to bring it live); implies allowReinit. */
+  initDead?: boolean;
+  /** Keep the per-thread counters usable after a switch to atomic (resurrect/reinit/switchToPercpu). */
+  allowReinit?: boolean;
+  /** Runs once per release, on the thread that created the ref (see the header). Not part of the identity. */
+  onRelease?: () => void;
+  /** lockdep class (default: the name). */
+  class?: string;
+}
+
+/** One thread's share of a ref, for reports. */
+export interface RefHolder {
+  thread: number;
+  description: string;
+  alive: boolean;
+  /** Net references this thread took and has not put (percpu and atomic mode together). */
+  held: number;
+}
+
+export interface RefState {
+  mode: 'percpu' | 'atomic' | 'switching';
+  dead: boolean;
+  exited: boolean;
+  /** Exact in atomic mode; in percpu mode an unsynchronised estimate. */
+  count: number;
+  releases: number;
+  holders: RefHolder[];
+}
+
+const INT32_MAX = 0x7fffffff;
+
+/** A switch in flight, owned by this thread. */
+interface SwitchRun {
+  snap: number; // grace period to wait for before folding (-1: none needed)
+  finished: boolean;
+  error: QuiesceError | undefined;
+  confirms: ((err: QuiesceError | undefined) => void)[];
+}
+
+onThreadDeath(Kind.PercpuRef, (core, slot, _name, obj) => {
+  const h = obj >> 2;
+  // Waiters re-check; a switch whose owner died is taken over by one of them.
+  if (Atomics.load(core.i32, h + PR_SWITCHER) === slot + 1 || Atomics.load(core.i32, h + PR_CREATOR) === slot) {
+    Atomics.add(core.i32, h + PR_EVENTS, 1);
+    Atomics.notify(core.i32, h + PR_EVENTS);
+  }
+});
+
+/** Validate a reference count argument. */
+function checkN(what: string, op: string, n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > INT32_MAX) {
+    throw new QuiesceError('ERR_INVALID_ARG', `${what}: ${op}(n) needs a positive integer count up to 2^31-1, got ${String(n)}`);
+  }
+  return n;
+}
+
+/** The guard hold() returns: release() is put(); a second release throws ERR_DOUBLE_UNLOCK. */
+export class RefGuard extends Guard {
+  /** @internal */
+  constructor(
+    private readonly ref: PercpuRef,
+    private readonly h: HeldLock | null,
+  ) {
+    super();
+  }
+  protected get what(): string {
+    return describe('PercpuRef', this.ref.name);
+  }
+  protected releaseHeld(): void {
+    ld.release(this.h);
+    this.ref.put();
+  }
+  release(): void {
+    this.end('release()');
+  }
+}
+
+export class PercpuRef {
+  private readonly i32: Int32Array;
+  private readonly h: number; // word index of the shared header
+  private readonly mode: number; // word index of MODE (hot: read plainly)
+  private readonly pc: number; // word index of this thread's percpu counter
+  private readonly at: number; // word index of this thread's atomic-mode attribution
+  private run: SwitchRun | null = null;
+  private onRelease: (() => void) | undefined;
+  private watching = false;
+  private holding = false;
+  private seenReleases = 0;
+  readonly lockdepClass: LockClass;
+
+  /** @internal — use `domain.percpuRef(name, options)`. */
+  constructor(
+    private readonly core: DomainCore,
+    readonly name: string,
+    cls: string,
+    obj: number,
+    private readonly pcpu: number,
+    private readonly rcu: Rcu,
+    onRelease: (() => void) | undefined,
+  ) {
+    this.i32 = core.i32;
+    this.h = obj >> 2;
+    this.mode = this.h + PR_MODE;
+    this.pc = percpuWord(core.g, core.slot, pcpu) + PR_PC_COUNT;
+    this.at = percpuWord(core.g, core.slot, pcpu) + PR_PC_ATOMIC;
+    this.lockdepClass = ld.classFor(cls);
+    this.setOnRelease(onRelease);
+  }
+
+  /** @internal initialise the shared header of a new ref (before it is published). */
+  static init(i32: Int32Array, obj: number, creator: number, o: PercpuRefOptions): void {
+    const h = obj >> 2;
+    const allowReinit = !!(o.allowReinit || o.initAtomic || o.initDead);
+    let mode = 0;
+    let count = 0;
+    if (o.initAtomic || o.initDead) mode |= PR_M_ATOMIC;
+    else count += PR_BIAS;
+    if (o.initAtomic) mode |= PR_M_FORCE;
+    if (o.initDead) mode |= PR_M_DEAD;
+    else count += 1;
+    i32[h + PR_COUNT] = count;
+    i32[h + PR_BIASED] = mode & PR_M_ATOMIC ? 0 : 1;
+    i32[h + PR_FOLDED] = 0;
+    i32[h + PR_CREATOR] = creator;
+    i32[h + PR_FLAGS] = allowReinit ? PR_F_ALLOW_REINIT : 0;
+    Atomics.store(i32, h + PR_MODE, mode);
+  }
+
+  /** @internal the creating thread's getter may (re)set the release callback. */
+  setOnRelease(fn: (() => void) | undefined): void {
+    if (fn === undefined) return;
+    if (Atomics.load(this.i32, this.h + PR_CREATOR) !== this.core.slot) return; // runs on the creator only
+    this.onRelease = fn;
+    if (!this.watching) {
+      this.watching = true;
+      this.seenReleases = Atomics.load(this.i32, this.h + PR_RELEASES);
+      this.watch();
+    }
+  }
+
+  private get what(): string {
+    return describe('PercpuRef', this.name);
+  }
+
+  // ---- fast paths -------------------------------------------------------------------------------
+
+  get(n = 1): void {
+    if (n !== 1) checkN(this.what, 'get', n);
+    if (this.i32[this.mode] === 0) {
+      this.i32[this.pc] += n;
+      return;
+    }
+    this.slowGet(n, 'get');
+  }
+
+  put(n = 1): void {
+    if (n !== 1) checkN(this.what, 'put', n);
+    if (this.i32[this.mode] === 0) {
+      this.i32[this.pc] -= n;
+      return;
+    }
+    this.slowPut(n);
+  }
+
+  /** Take a reference unless the count is zero. */
+  tryGet(n = 1): boolean {
+    if (n !== 1) checkN(this.what, 'tryGet', n);
+    if (this.i32[this.mode] === 0) {
+      this.i32[this.pc] += n;
+      return true;
+    }
+    return this.slowGet(n, 'tryGet');
+  }
+
+  /** Take a reference unless the ref is dying (guaranteed to fail once a kill is confirmed). */
+  tryGetLive(n = 1): boolean {
+    if (n !== 1) checkN(this.what, 'tryGetLive', n);
+    if (this.i32[this.mode] === 0) {
+      this.i32[this.pc] += n;
+      return true;
+    }
+    return this.slowGet(n, 'tryGetLive');
+  }
+
+  /** get() + a guard whose release() is put(); lockdep sees the ref's class held for read. */
+  hold(): RefGuard {
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'none', instance: this }) : null;
+    try {
+      this.get();
+    } catch (e) {
+      ld.abandon(h);
+      throw e;
+    }
+    return new RefGuard(this, h);
+  }
+
+  // ---- slow paths (atomic mode, or exited) ------------------------------------------------------
+
+  private useAfterExit(op: string): QuiesceError {
+    return new QuiesceError('ERR_USE_AFTER_EXIT', `${this.what}: ${op} after exit()`);
+  }
+
+  private slowGet(n: number, op: 'get' | 'tryGet' | 'tryGetLive'): boolean {
+    const i32 = this.i32;
+    const m = Atomics.load(i32, this.mode);
+    if (m & PR_M_EXITED) throw this.useAfterExit(`${op}()`);
+    if (m === 0) {
+      i32[this.pc] += n; // switched back meanwhile: the ordinary percpu path
+      return true;
+    }
+    if (op === 'tryGetLive' && m & PR_M_DEAD) return false;
+    const w = this.h + PR_COUNT;
+    for (;;) {
+      const c = Atomics.load(i32, w);
+      if (op !== 'get' && c === 0) return false; // inc_not_zero
+      if (c + n > INT32_MAX) {
+        throw new QuiesceError('ERR_REFCOUNT_OVERFLOW', `${this.what}: ${op}(${n}) would take the count past 2^31-1 (count ${c}, unchanged)`);
+      }
+      if (Atomics.compareExchange(i32, w, c, c + n) === c) break;
+    }
+    i32[this.at] += n;
+    return true;
+  }
+
+  private slowPut(n: number): void {
+    const i32 = this.i32;
+    const m = Atomics.load(i32, this.mode);
+    if (m & PR_M_EXITED) throw this.useAfterExit('put()');
+    if (m === 0) {
+      i32[this.pc] -= n;
+      return;
+    }
+    this.countSub(n, 'put');
+    i32[this.at] -= n;
+  }
+
+  /** COUNT -= n with the underflow check before the write; signals a release at zero. */
+  private countSub(n: number, op: string): void {
+    const i32 = this.i32;
+    const w = this.h + PR_COUNT;
+    for (;;) {
+      const c = Atomics.load(i32, w);
+      if (c - n < 0) {
+        throw new QuiesceError(
+          'ERR_REFCOUNT_UNDERFLOW',
+          `${this.what}: ${op}${n === 1 ? '' : `(${n})`} would take the count below zero (count ${c}, unchanged): more puts than gets`,
+          { ref: this.name, count: c, n },
+        );
+      }
+      if (Atomics.compareExchange(i32, w, c, c - n) === c) {
+        if (c - n === 0) this.released();
+        return;
+      }
+    }
+  }
+
+  private released(): void {
+    Atomics.add(this.i32, this.h + PR_RELEASES, 1);
+    this.bump();
+  }
+
+  private bump(): void {
+    Atomics.add(this.i32, this.h + PR_EVENTS, 1);
+    Atomics.notify(this.i32, this.h + PR_EVENTS);
+  }
+
+  // ---- state queries ---------------------------------------------------------------------------------
+
+  private checkLive(op: string): number {
+    this.core.checkAttached(this.what);
+    const m = Atomics.load(this.i32, this.mode);
+    if (m & PR_M_EXITED) throw this.useAfterExit(op);
+    return m;
+  }
+
+  /** True once the count is zero (only possible in atomic mode). */
+  isZero(): boolean {
+    const m = this.checkLive('isZero()');
+    return (m & PR_M_ATOMIC) !== 0 && Atomics.load(this.i32, this.h + PR_BIASED) === 0 && Atomics.load(this.i32, this.h + PR_COUNT) === 0;
+  }
+
+  /** True once killed (percpu_ref_is_dying). */
+  isDying(): boolean {
+    return (this.checkLive('isDying()') & PR_M_DEAD) !== 0;
+  }
+
+  private isReleased(): boolean {
+    const i32 = this.i32;
+    const m = Atomics.load(i32, this.mode);
+    return (m & (PR_M_DEAD | PR_M_SWITCHING)) === PR_M_DEAD && Atomics.load(i32, this.h + PR_BIASED) === 0 && Atomics.load(i32, this.h + PR_COUNT) === 0;
+  }
+
+  /** Per-thread net references and the mode, for reports and tests. */
+  inspect(): RefState {
+    const { i32, core } = this;
+    const m = Atomics.load(i32, this.mode);
+    const biased = Atomics.load(i32, this.h + PR_BIASED) !== 0;
+    let sum = 0;
+    const holders: RefHolder[] = [];
+    for (let t = 0; t < core.g.maxThreads; t++) {
+      const base = percpuWord(core.g, t, this.pcpu);
+      const p = Atomics.load(i32, base + PR_PC_COUNT);
+      sum = (sum + p) | 0;
+      const held = (p + Atomics.load(i32, base + PR_PC_ATOMIC)) | 0;
+      if (held !== 0) holders.push({ thread: t, description: core.threads.describe(t), alive: core.threads.isAlive(t), held });
+    }
+    const c = Atomics.load(i32, this.h + PR_COUNT);
+    const count = biased ? (c - PR_BIAS + ((sum - Atomics.load(i32, this.h + PR_FOLDED)) | 0)) | 0 : c;
+    return {
+      mode: m & PR_M_SWITCHING ? 'switching' : m & PR_M_ATOMIC ? 'atomic' : 'percpu',
+      dead: (m & PR_M_DEAD) !== 0,
+      exited: (m & PR_M_EXITED) !== 0,
+      count,
+      releases: Atomics.load(i32, this.h + PR_RELEASES),
+      holders,
+    };
+  }
+
+  private holdersText(holders: RefHolder[]): string {
+    if (holders.length === 0) return 'no thread holds a reference';
+    return holders.map((x) => `${x.description} ${x.held > 0 ? `holds ${x.held}` : `put ${-x.held} more than it got`}`).join('; ');
+  }
+
+  // ---- switching ----------------------------------------------------------------------------------
+
+  private allowReinit(): boolean {
+    return (this.i32[this.h + PR_FLAGS]! & PR_F_ALLOW_REINIT) !== 0;
+  }
+
+  /**
+   * CAS MODE from `m` to `next`; if `next` claims SWITCHING, this thread owns the switch (a new
+   * SwitchRun; taking the switch's own reference). Returns the run, or null if the CAS failed.
+   */
+  private claim(m: number, next: number): SwitchRun | null {
+    const i32 = this.i32;
+    if (Atomics.compareExchange(i32, this.mode, m, next) !== m) return null;
+    Atomics.store(i32, this.h + PR_SWITCHER, this.core.slot + 1);
+    Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
+    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), finished: false, error: undefined, confirms: [] };
+    this.run = run;
+    return run;
+  }
+
+  /** Advance the switch this thread owns. 'gp': wait for run.snap first. */
+  private advance(run: SwitchRun): 'gp' | 'done' {
+    const i32 = this.i32;
+    for (;;) {
+      const m = Atomics.load(i32, this.mode);
+      if (m & PR_M_EXITED) return 'done';
+      if (Atomics.load(i32, this.h + PR_BIASED)) {
+        if (!(m & PR_M_ATOMIC)) return 'done'; // cannot happen: the owner always switches via ATOMIC
+        if (run.snap !== -1 && !this.rcu.gp.done(run.snap)) return 'gp';
+        this.fold(run);
+        continue;
+      }
+      if (!(m & (PR_M_DEAD | PR_M_FORCE)) && this.allowReinit()) {
+        // switch back to percpu: bias first, then publish the mode (the kernel's smp_store_release)
+        Atomics.add(i32, this.h + PR_COUNT, PR_BIAS);
+        Atomics.store(i32, this.h + PR_BIASED, 1);
+        if (Atomics.compareExchange(i32, this.mode, m, 0) === m) return 'done';
+        run.snap = -1; // nobody saw percpu mode: fold back at once
+        continue;
+      }
+      if (Atomics.compareExchange(i32, this.mode, m, m & ~PR_M_SWITCHING) === m) return 'done';
+    }
+  }
+
+  /** Step 3 of the header: add the per-thread counters into COUNT in one Atomics.add. */
+  private fold(run: SwitchRun): void {
+    const { i32, core } = this;
+    let sum = 0;
+    for (let t = 0; t < core.g.maxThreads; t++) sum = (sum + i32[percpuWord(core.g, t, this.pcpu) + PR_PC_COUNT]!) | 0;
+    const delta = (sum - i32[this.h + PR_FOLDED]!) | 0;
+    Atomics.store(i32, this.h + PR_FOLDED, sum);
+    const old = Atomics.add(i32, this.h + PR_COUNT, (delta - PR_BIAS) | 0);
+    Atomics.store(i32, this.h + PR_BIASED, 0);
+    const total = ((old + delta - PR_BIAS) | 0) - 1; // minus the switch's own reference
+    const dead = (Atomics.load(i32, this.mode) & PR_M_DEAD) !== 0;
+    const min = dead ? 0 : 1;
+    if (total < min) {
+      Atomics.add(i32, this.h + PR_COUNT, min - total); // discard the excess puts: a consistent ref
+      const holders = this.inspect().holders;
+      const err = new QuiesceError(
+        'ERR_REFCOUNT_UNDERFLOW',
+        `${this.what}: count ${total} after switching to atomic (${dead ? 'dead' : 'live'}; must be >= ${min}): more puts than gets in percpu mode; ` +
+          `the excess was discarded (count now ${min}). Per thread: ${this.holdersText(holders)}`,
+        { ref: this.name, count: total, holders },
+      );
+      process.emitWarning(err.message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
+      run.error ??= err;
+    }
+  }
+
+  /** The switch this thread owned is done: release it, confirm, drop the switch's reference. */
+  private finish(run: SwitchRun): void {
+    if (run.finished) return;
+    run.finished = true;
+    if (this.run === run) this.run = null;
+    Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, this.core.slot + 1, 0);
+    this.bump();
+    try {
+      this.countSub(1, 'the end of a switch');
+    } finally {
+      for (const c of run.confirms) c(run.error);
+    }
+  }
+
+  private async driveAsync(run: SwitchRun): Promise<void> {
+    holdEventLoop();
+    try {
+      while (!run.finished) {
+        if (this.advance(run) === 'done') return this.finish(run);
+        await this.rcu.gp.waitAsync(run.snap, new Deadline(undefined), undefined, () => abortedError(this.what, 'switch', undefined));
+      }
+    } finally {
+      releaseEventLoop();
+    }
+  }
+
+  /** Drive this thread's switch synchronously (a *Sync caller must not wait for its own async task). */
+  private driveSync(run: SwitchRun, deadline: Deadline): boolean {
+    while (!run.finished) {
+      if (this.advance(run) === 'done') {
+        this.finish(run);
+        return true;
+      }
+      if (!this.rcu.gp.waitSync(run.snap, deadline)) return false;
+    }
+    return true;
+  }
+
+  /** If the switch's owner is dead, take the switch over. Returns the run if this thread now owns it. */
+  private takeOver(): SwitchRun | null {
+    const i32 = this.i32;
+    const s = Atomics.load(i32, this.h + PR_SWITCHER);
+    if (s === 0 || this.core.threads.isAlive(s - 1) || s === this.core.slot + 1) return null;
+    if (!(Atomics.load(i32, this.mode) & PR_M_SWITCHING)) return null;
+    if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, this.core.slot + 1) !== s) return null;
+    const run: SwitchRun = { snap: this.rcu.gp.snap(), finished: false, error: undefined, confirms: [] };
+    this.run = run; // the dead owner's switch reference stays in COUNT: our finish() drops it
+    return run;
+  }
+
+  /** Resolve once no switch is in flight (driving or taking over our own/dead owners' switches). */
+  private async switchesDone(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<QuiesceError | undefined> {
+    const i32 = this.i32;
+    holdEventLoop();
+    try {
+      for (;;) {
+        const ev = Atomics.load(i32, this.h + PR_EVENTS);
+        const m = Atomics.load(i32, this.mode);
+        if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
+        const mine = this.run ?? this.takeOver();
+        if (mine) {
+          const p = new Promise<QuiesceError | undefined>((r) => mine.confirms.push(r));
+          if (!this.runDriven.has(mine)) {
+            this.runDriven.add(mine);
+            void this.driveAsync(mine);
+          }
+          return await p;
+        }
+        if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, () => abortedError(this.what, op, signal), 50)) === 'timed-out') {
+          throw timeoutError(this.what, op, timeoutMs);
+        }
+      }
+    } finally {
+      releaseEventLoop();
+    }
+  }
+  private readonly runDriven = new WeakSet<SwitchRun>();
+
+  private startAsync(run: SwitchRun): void {
+    this.runDriven.add(run);
+    void this.driveAsync(run);
+  }
+
+  private switchesDoneSync(deadline: Deadline, op: string, timeoutMs?: number): QuiesceError | undefined {
+    const i32 = this.i32;
+    for (;;) {
+      const ev = Atomics.load(i32, this.h + PR_EVENTS);
+      const m = Atomics.load(i32, this.mode);
+      if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
+      const mine = this.run ?? this.takeOver();
+      if (mine) {
+        this.runDriven.add(mine); // an async driver of it, if any, finds it finished
+        if (!this.driveSync(mine, deadline)) {
+          if (!mine.finished) void this.driveAsync(mine); // hand it back to an async driver
+          throw timeoutError(this.what, op, timeoutMs);
+        }
+        return mine.error;
+      }
+      if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 50) === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
+    }
+  }
+
+  /** Set DEAD (and ATOMIC); drop the initial reference. Returns the run if this thread owns the switch. */
+  private markDead(op: string): { run: SwitchRun | null; snap: number; wasFolded: boolean } {
+    const i32 = this.i32;
+    for (;;) {
+      const m = this.checkLive(op);
+      if (m & PR_M_DEAD) throw new QuiesceError('ERR_ALREADY_DYING', `${this.what}: ${op} on a ref that is already dying (killed once already)`);
+      const folded = (m & (PR_M_ATOMIC | PR_M_SWITCHING)) === PR_M_ATOMIC;
+      let run: SwitchRun | null = null;
+      if (m & (PR_M_ATOMIC | PR_M_SWITCHING)) {
+        if (Atomics.compareExchange(i32, this.mode, m, m | PR_M_DEAD) !== m) continue;
+      } else {
+        run = this.claim(m, m | PR_M_DEAD | PR_M_ATOMIC | PR_M_SWITCHING);
+        if (!run) continue;
+      }
+      const snap = this.rcu.gp.snap();
+      try {
+        this.countSub(1, `${op} (dropping the initial reference)`);
+      } catch (e) {
+        // The initial reference was already put (imbalance): the ref is dead with count 0.
+        process.emitWarning((e as Error).message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
+      }
+      this.bump();
+      return { run, snap, wasFolded: folded };
+    }
+  }
+
+  /** Drop the initial reference and switch to atomic mode (percpu_ref_kill). */
+  kill(): void {
+    const { run } = this.markDead('kill()');
+    if (run) this.startAsync(run);
+  }
+
+  /** kill(), then run `onConfirm` on this thread once every thread sees the ref dead. */
+  killAndConfirm(onConfirm: () => void): void {
+    if (typeof onConfirm !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: killAndConfirm(onConfirm) needs a function`);
+    const { run, snap, wasFolded } = this.markDead('killAndConfirm()');
+    if (run) {
+      run.confirms.push(() => onConfirm());
+      this.startAsync(run);
+      return;
+    }
+    if (wasFolded) {
+      queueMicrotask(onConfirm); // atomic mode: tryGetLive reads MODE with Atomics.load
+      return;
+    }
+    // a switch of another thread is in flight: a grace period after our DEAD store, and its end
+    void (async () => {
+      await this.rcu.gp.waitAsync(snap, new Deadline(undefined), undefined, () => abortedError(this.what, 'killAndConfirm()', undefined));
+      await this.switchesDone(new Deadline(undefined), undefined, 'killAndConfirm()');
+      onConfirm();
+    })();
+  }
+
+  /** Switch to atomic mode (sticky until switchToPercpu()); resolves once the switch is done. */
+  async switchToAtomic(): Promise<void> {
+    for (;;) {
+      const m = this.checkLive('switchToAtomic()');
+      if (m & PR_M_SWITCHING) {
+        if (Atomics.compareExchange(this.i32, this.mode, m, m | PR_M_FORCE | PR_M_ATOMIC) !== m) continue;
+        const err = await this.switchesDone(new Deadline(undefined), undefined, 'switchToAtomic()');
+        if (err) throw err;
+        return;
+      }
+      if (m & PR_M_ATOMIC) {
+        if (Atomics.compareExchange(this.i32, this.mode, m, m | PR_M_FORCE) !== m) continue;
+        return;
+      }
+      const run = this.claim(m, m | PR_M_FORCE | PR_M_ATOMIC | PR_M_SWITCHING);
+      if (!run) continue;
+      this.bump();
+      const p = new Promise<QuiesceError | undefined>((r) => run.confirms.push(r));
+      this.startAsync(run);
+      const err = await p;
+      if (err) throw err;
+      return;
+    }
+  }
+
+  /** Back to percpu mode (only with allowReinit). On a dying ref it takes effect at the next reinit(). */
+  switchToPercpu(): void {
+    for (;;) {
+      const m = this.checkLive('switchToPercpu()');
+      if (m & PR_M_ATOMIC && !this.allowReinit()) {
+        throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: switchToPercpu() needs a ref created with allowReinit (or initAtomic/initDead)`);
+      }
+      const next = m & ~PR_M_FORCE;
+      if (m & PR_M_SWITCHING || !(m & PR_M_ATOMIC) || m & PR_M_DEAD) {
+        // in flight: its owner re-evaluates (its final CAS fails); dead: reinit() switches
+        if (Atomics.compareExchange(this.i32, this.mode, m, next) !== m) continue;
+        return;
+      }
+      const run = this.claim(m, next | PR_M_SWITCHING);
+      if (!run) continue;
+      this.switchSync(run);
+      return;
+    }
+  }
+
+  /** Run a switch that needs no grace period (switch back) to its end, synchronously. */
+  private switchSync(run: SwitchRun): void {
+    run.snap = -1;
+    if (!this.driveSync(run, new Deadline(undefined))) this.startAsync(run);
+    else this.bump();
+  }
+
+  /** Make a dying (not yet exited) ref live again, in the mode it had before kill (percpu_ref_resurrect). */
+  resurrect(): void {
+    this.revive('resurrect()', false);
+  }
+
+  /** Make a released ref live again with count 1 (percpu_ref_reinit). */
+  reinit(): void {
+    this.revive('reinit()', true);
+  }
+
+  private revive(op: string, needZero: boolean): void {
+    const i32 = this.i32;
+    const m0 = this.checkLive(op);
+    if (!(m0 & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op} on a ref that is not dying (kill it first)`);
+    if (!this.allowReinit()) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: ${op} needs a ref created with allowReinit (or initAtomic/initDead)`);
+    if (needZero && !this.isReleased()) {
+      throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: reinit() on a ref that is not released yet (count ${this.inspect().count}); use resurrect()`);
+    }
+    // Take the new initial reference BEFORE clearing DEAD: a concurrent last put then cannot
+    // release a ref that is being resurrected.
+    Atomics.add(i32, this.h + PR_COUNT, 1);
+    for (;;) {
+      const m = Atomics.load(i32, this.mode);
+      const next = m & ~PR_M_DEAD;
+      if (m & PR_M_SWITCHING || m & PR_M_FORCE || !(m & PR_M_ATOMIC)) {
+        if (Atomics.compareExchange(i32, this.mode, m, next) !== m) continue;
+        break;
+      }
+      const run = this.claim(m, next | PR_M_SWITCHING);
+      if (!run) continue;
+      this.switchSync(run);
+      break;
+    }
+    this.bump();
+  }
+
+  /** The ref is gone for good (percpu_ref_exit): any later use throws ERR_USE_AFTER_EXIT. */
+  exit(): void {
+    this.checkLive('exit()');
+    if (ld.on) ld.freeing(this, `${this.what}.exit()`);
+    Atomics.or(this.i32, this.mode, PR_M_EXITED);
+    this.bump();
+  }
+
+  // ---- draining -------------------------------------------------------------------------------------
+
+  private drainError(code: 'ERR_TIMEOUT' | 'ERR_ABORTED', op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined): QuiesceError {
+    const st = this.inspect();
+    const details = { ref: this.name, count: st.count, holders: st.holders };
+    const who = `still held (count ${st.count}): ${this.holdersText(st.holders)}`;
+    if (code === 'ERR_TIMEOUT') return timeoutError(`${this.what}`, `${op} (${who})`, timeoutMs, details);
+    const e = abortedError(this.what, `${op} (${who})`, signal);
+    return new QuiesceError('ERR_ABORTED', e.message.replace(/ \[ERR_ABORTED\]$/, ''), details);
+  }
+
+  private beforeDrain(kind: 'sync' | 'async', op: string): void {
+    if (ld.on) {
+      ld.mightWait(kind, `${this.what}.${op}`);
+      ld.sync(this.lockdepClass, kind, this);
+    }
+  }
+
+  private checkDying(op: string): void {
+    const m = this.checkLive(op);
+    if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op} on a ref that was not killed (it would never be released)`);
+  }
+
+  /** @internal wait for the release; assumes dying. */
+  async drainWait(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+    const i32 = this.i32;
+    const r0 = Atomics.load(i32, this.h + PR_RELEASES);
+    const abort = (): Error => this.drainError('ERR_ABORTED', op, timeoutMs, signal);
+    if (signal?.aborted) throw abort();
+    let err: QuiesceError | undefined;
+    try {
+      err = await this.switchesDone(deadline, signal, op, timeoutMs);
+    } catch (e) {
+      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
+      throw e;
+    }
+    holdEventLoop();
+    try {
+      for (;;) {
+        const ev = Atomics.load(i32, this.h + PR_EVENTS);
+        if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+        const m = Atomics.load(i32, this.mode);
+        if (m & PR_M_EXITED) throw this.useAfterExit(op);
+        if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op}: the ref was resurrected before it was released`);
+        if (m & PR_M_SWITCHING) {
+          err ??= await this.switchesDone(deadline, signal, op, timeoutMs);
+          continue;
+        }
+        if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
+          if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+          throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
+        }
+      }
+    } finally {
+      releaseEventLoop();
+    }
+    if (err) throw err;
+  }
+
+  /** Wait until the killed ref is released. ERR_TIMEOUT/ERR_ABORTED name the threads still holding references. */
+  async drain(o?: WaitOptions): Promise<void> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.checkDying('drain()');
+    this.beforeDrain('async', 'drain()');
+    await this.drainWait(new Deadline(timeoutMs), signal, 'drain()', timeoutMs);
+  }
+
+  /** Blocking drain(). */
+  drainSync(o?: WaitOptions): void {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.checkDying('drainSync()');
+    this.beforeDrain('sync', 'drainSync()');
+    this.drainWaitSync(new Deadline(timeoutMs), signal, 'drainSync()', timeoutMs);
+  }
+
+  private drainWaitSync(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): void {
+    const i32 = this.i32;
+    if (signal?.aborted) throw this.drainError('ERR_ABORTED', op, timeoutMs, signal);
+    const r0 = Atomics.load(i32, this.h + PR_RELEASES);
+    let err: QuiesceError | undefined;
+    try {
+      err = this.switchesDoneSync(deadline, op, timeoutMs);
+    } catch (e) {
+      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
+      throw e;
+    }
+    for (;;) {
+      const ev = Atomics.load(i32, this.h + PR_EVENTS);
+      if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+      const m = Atomics.load(i32, this.mode);
+      if (m & PR_M_EXITED) throw this.useAfterExit(op);
+      if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op}: the ref was resurrected before it was released`);
+      if (m & PR_M_SWITCHING) {
+        err ??= this.switchesDoneSync(deadline, op, timeoutMs);
+        continue;
+      }
+      if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {
+        if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+        throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
+      }
+      if (signal?.aborted) throw this.drainError('ERR_ABORTED', op, timeoutMs, signal);
+    }
+    if (err) throw err;
+  }
+
+  /** kill() + drain(): the synchronous-teardown shape of seed 000, awaitable. */
+  async killAndDrain(o?: WaitOptions): Promise<void> {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.checkLive('killAndDrain()');
+    this.beforeDrain('async', 'killAndDrain()');
+    const { run } = this.markDead('killAndDrain()');
+    if (run) this.startAsync(run);
+    await this.drainWait(new Deadline(timeoutMs), signal, 'killAndDrain()', timeoutMs);
+  }
+
+  /** Blocking kill + drain (percpu_ref_exit_sync of seed 000). The switch is driven on this thread. */
+  killAndDrainSync(o?: WaitOptions): void {
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    this.checkLive('killAndDrainSync()');
+    this.beforeDrain('sync', 'killAndDrainSync()');
+    const { run } = this.markDead('killAndDrainSync()');
+    try {
+      this.drainWaitSync(new Deadline(timeoutMs), signal, 'killAndDrainSync()', timeoutMs);
+    } finally {
+      if (run && !run.finished && !this.runDriven.has(run)) this.startAsync(run); // never leave a switch undriven
+    }
+  }
+
+  /**
+   * Kill many refs sharing ONE grace period, then drain them all (the io_uring lesson: a teardown
+   * must not pay a grace period per ref). Every ref must be live (not dying, not exited): checked
+   * for all before any is killed.
+   */
+  static async killAll(refs: readonly PercpuRef[], o?: WaitOptions): Promise<void> {
+    if (!Array.isArray(refs) || refs.some((r) => !(r instanceof PercpuRef))) {
+      throw new QuiesceError('ERR_INVALID_ARG', 'PercpuRef.killAll(refs): refs must be an array of PercpuRef');
+    }
+    const { signal, timeoutMs } = checkWaitOptions(o);
+    if (new Set(refs).size !== refs.length) throw new QuiesceError('ERR_INVALID_ARG', 'PercpuRef.killAll(refs): a ref appears twice');
+    for (const r of refs) {
+      const m = r.checkLive('PercpuRef.killAll()');
+      if (m & PR_M_DEAD) throw new QuiesceError('ERR_ALREADY_DYING', `${r.what}: PercpuRef.killAll() on a ref that is already dying`);
+    }
+    if (refs.length === 0) return;
+    refs[0]!.beforeDrain('async', 'PercpuRef.killAll()');
+    const deadline = new Deadline(timeoutMs);
+    // 1. mark all DEAD+ATOMIC (each claims its switch; all share the grace period below)
+    const runs: { ref: PercpuRef; run: SwitchRun }[] = [];
+    for (const r of refs) {
+      const { run } = r.markDead('PercpuRef.killAll()');
+      if (run) runs.push({ ref: r, run });
+    }
+    // 2. ONE grace period, snapshotted after every flag store
+    const rcu = refs[0]!.rcu;
+    const snap = rcu.gp.snap();
+    holdEventLoop();
+    try {
+      let ok: boolean;
+      try {
+        ok = await rcu.gp.waitAsync(snap, deadline, signal, () => abortedError('PercpuRef.killAll()', 'grace period', signal));
+      } catch (e) {
+        for (const { ref, run } of runs) ref.startAsync(run); // aborted: the switches still complete
+        throw e;
+      }
+      // 3. fold each (their snapshots are all <= snap: done, so no further grace period)
+      for (const { ref, run } of runs) {
+        if (ok) run.snap = -1;
+        ref.runDriven.add(run);
+        if (ok && ref.advance(run) === 'done') ref.finish(run);
+        else void ref.driveAsync(run);
+      }
+      if (!ok) throw timeoutError('PercpuRef.killAll()', 'grace period', timeoutMs);
+    } finally {
+      releaseEventLoop();
+    }
+    // 4. drain all
+    const results = await Promise.allSettled(refs.map((r) => r.drainWait(deadline, signal, 'PercpuRef.killAll()', timeoutMs)));
+    const failed = results.flatMap((x, i) => (x.status === 'rejected' ? [{ ref: refs[i]!, reason: x.reason as unknown }] : []));
+    if (failed.length === 0) return;
+    const first = failed[0]!.reason;
+    if (failed.length === 1 || !(first instanceof QuiesceError)) throw first;
+    throw new QuiesceError(
+      first.code,
+      `PercpuRef.killAll(): ${failed.length} of ${refs.length} refs failed; first: ${first.message.replace(/ \[[A-Z_]+\]$/, '')}`,
+      { failed: failed.map((f) => ({ ref: f.ref.name, error: f.reason instanceof QuiesceError ? f.reason.details : String(f.reason) })) },
+    );
+  }
+
+  // ---- the creator's release watcher ----------------------------------------------------------------
+
+  private watch(): void {
+    const i32 = this.i32;
+    if (!this.core.attached) return this.setHolding(false);
+    const ev = Atomics.load(i32, this.h + PR_EVENTS);
+    const rel = Atomics.load(i32, this.h + PR_RELEASES);
+    while (this.seenReleases !== rel) {
+      this.seenReleases = (this.seenReleases + 1) | 0;
+      const fn = this.onRelease;
+      if (fn) {
+        try {
+          fn();
+        } catch (e) {
+          queueMicrotask(() => {
+            throw e;
+          });
+        }
+      }
+    }
+    const m = Atomics.load(i32, this.mode);
+    if (m & PR_M_EXITED) return this.setHolding(false);
+    this.setHolding((m & PR_M_DEAD) !== 0 && !this.isReleased());
+    const r = Atomics.waitAsync(i32, this.h + PR_EVENTS, ev);
+    if (r.async) void r.value.then(() => this.watch());
+    else queueMicrotask(() => this.watch());
+  }
+
+  private setHolding(on: boolean): void {
+    if (on === this.holding) return;
+    this.holding = on;
+    if (on) holdEventLoop();
+    else releaseEventLoop();
+  }
+}
