@@ -1,0 +1,18 @@
+/*
+ * The benchmark suite: every group, in one process, each figure with its same-run baseline.
+ * Groups run one after another (never concurrently) so they do not disturb each other.
+ */
+import type { Row } from './harness.js';
+import { benchRcu } from './rcu.js';
+
+const groups: [string, () => Promise<Row[]>][] = [['rcu', benchRcu]];
+
+export async function runSuite(only: string | undefined, progress: (group: string) => void): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [name, fn] of groups) {
+    if (only && !only.split(',').includes(name)) continue;
+    progress(name);
+    rows.push(...(await fn()));
+  }
+  return rows;
+}

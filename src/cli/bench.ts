@@ -1,0 +1,15 @@
+/* `quiesce bench [--json FILE]`: run every benchmark group and print the table. */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from './args.js';
+
+export async function runBench(argv: string[]): Promise<number> {
+  const { options } = parseArgs(argv, ['json', 'only']);
+  const { runSuite } = await import('../../bench/suite.js');
+  const { formatTable } = await import('../../bench/harness.js');
+  const rows = await runSuite(options.get('only'), (g) => process.stderr.write(`running ${g} ...\n`));
+  process.stdout.write(`${formatTable(rows)}\n`);
+  const missed = rows.filter((r) => !r.met);
+  process.stdout.write(`\n${rows.length - missed.length}/${rows.length} figures meet their targets${missed.length ? ` (missed: ${missed.map((r) => `${r.group}: ${r.name}`).join('; ')})` : ''}\n`);
+  if (options.has('json')) writeFileSync(options.get('json')!, JSON.stringify({ node: process.version, date: new Date().toISOString(), rows }, null, 2));
+  return 0;
+}

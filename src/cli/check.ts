@@ -1,0 +1,92 @@
+/*
+ * `quiesce check -- <command ...>`: run a program with lockdep on in every thread.
+ *
+ * The program runs as a child process with QUIESCE_LOCKDEP=1 (every thread that loads quiesce
+ * enables lockdep at load; worker_threads inherit the environment whatever starts them) and
+ * QUIESCE_LOCKDEP_OUT=<file>: every thread appends each report it raises to that file, one JSON
+ * object per line, synchronously, so a program that crashes or calls process.exit() still leaves
+ * its reports behind. When the child ends we read the file, drop duplicates (the same problem seen
+ * by several threads), print every report, optionally write --json / --html, and exit 1 if any
+ * problem was found, else with the program's own exit code.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from './args.js';
+import { renderHtml } from './html.js';
+
+export interface StoredReport {
+  kind: string;
+  classes: string[];
+  text: string;
+  thread?: string;
+  edges?: { from: string; to: string; stack?: string }[];
+}
+
+export function readReports(file: string): StoredReport[] {
+  if (!existsSync(file)) return [];
+  const seen = new Set<string>();
+  const out: StoredReport[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    let r: StoredReport;
+    try {
+      r = JSON.parse(line) as StoredReport;
+    } catch {
+      continue; // a torn last line from a killed process
+    }
+    const key = `${r.kind}|${r.classes.join('>')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(r);
+  }
+  return out;
+}
+
+export async function runCheck(argv: string[]): Promise<number> {
+  const { options, rest } = parseArgs(argv, ['html', 'json']);
+  if (rest.length === 0) {
+    process.stderr.write('usage: quiesce check [--html FILE] [--json FILE] -- <command ...>\n');
+    return 2;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'quiesce-check-'));
+  const out = join(dir, 'reports.jsonl');
+  try {
+    const child = spawn(rest[0]!, rest.slice(1), {
+      stdio: 'inherit',
+      env: { ...process.env, QUIESCE_LOCKDEP: '1', QUIESCE_LOCKDEP_ACTION: process.env.QUIESCE_LOCKDEP_ACTION ?? 'collect', QUIESCE_LOCKDEP_OUT: out },
+    });
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    const { code, signal, error } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+      child.once('error', (e) => resolve({ code: null, signal: null, error: e }));
+      child.once('exit', (c, s) => resolve({ code: c, signal: s }));
+    });
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+    if (error) {
+      process.stderr.write(`quiesce check: could not start '${rest[0]}': ${error.message}\n`);
+      return 2;
+    }
+    const reports = readReports(out);
+    const programCode = code ?? 1;
+    const status = signal ? `killed by ${signal}` : `exited with code ${programCode}`;
+    if (reports.length > 0) {
+      process.stderr.write(`\nquiesce check: ${reports.length} lockdep report(s) while running ${rest.join(' ')} (${status}):\n\n`);
+      for (const r of reports) process.stderr.write(`${r.text.trimEnd()}\n\n`);
+    } else {
+      process.stderr.write(`quiesce check: no lockdep reports (${status})\n`);
+    }
+    if (options.has('json')) {
+      writeFileSync(options.get('json')!, JSON.stringify({ command: rest, exitCode: code, signal, reports }, null, 2));
+    }
+    if (options.has('html')) writeFileSync(options.get('html')!, renderHtml(rest, reports));
+    return reports.length > 0 ? 1 : programCode;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/*
+ * The quiesce command line:
+ *   quiesce check [--html FILE] [--json FILE] -- <command ...>   run a program under lockdep
+ *   quiesce demo                                                the flagship demo (also npm start)
+ *   quiesce bench [--json FILE]                                 the benchmark suite
+ */
+import { runCheck } from './check.js';
+
+const USAGE = `usage:
+  quiesce check [--html FILE] [--json FILE] -- <command ...>
+      Run a Node program with lockdep on in every thread; print every report when it ends.
+      Exit 1 if any problem was found, else the program's own exit code.
+  quiesce demo
+      The flagship demo: a multi-worker service showing drain, revoke, RCU hot-swap and a lockdep catch.
+  quiesce bench [--json FILE]
+      The benchmark suite: every figure beside its baseline measured in the same run.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'check':
+      return runCheck(rest);
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
+      return runDemo(rest);
+    }
+    case 'bench': {
+      const { runBench } = await import('./bench.js');
+      return runBench(rest);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`quiesce: unknown command '${cmd}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`quiesce: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 2;
+  },
+);
