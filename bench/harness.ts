@@ -93,6 +93,26 @@ export function measurePair(figure: (n: number) => void, baseline: (n: number) =
   return { figure: median(f), baseline: median(b) };
 }
 
+/** Median ns/op of two async batch functions (`fn(n)` runs n operations), alternating rounds. */
+export async function measureAsyncLoopPair(figure: (n: number) => Promise<void>, baseline: (n: number) => Promise<void>, n = 20_000, rounds = 11): Promise<{ figure: number; baseline: number }> {
+  const once = async (fn: (n: number) => Promise<void>): Promise<number> => {
+    const t0 = process.hrtime.bigint();
+    await fn(n);
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+  for (let i = 0; i < 2; i++) {
+    await once(figure);
+    await once(baseline);
+  }
+  const f: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    f.push(await once(figure));
+    b.push(await once(baseline));
+  }
+  return { figure: median(f), baseline: median(b) };
+}
+
 /** Median ms of an async operation, alternating with its baseline. */
 export async function measureAsyncPair(figure: () => Promise<void>, baseline: () => Promise<void>, rounds = 30): Promise<{ figure: number; baseline: number }> {
   for (let i = 0; i < 5; i++) {

@@ -4,8 +4,17 @@ import { parseArgs } from './args.js';
 
 export async function runBench(argv: string[]): Promise<number> {
   const { options } = parseArgs(argv, ['json', 'only']);
-  const { runSuite } = await import('../../bench/suite.js');
-  const { formatTable } = await import('../../bench/harness.js');
+  let suite: typeof import('../../bench/suite.js');
+  let harness: typeof import('../../bench/harness.js');
+  try {
+    suite = await import('../../bench/suite.js');
+    harness = await import('../../bench/harness.js');
+  } catch (e) {
+    process.stderr.write(`quiesce bench: the benchmark suite ships with the repository, not the npm package: clone it, npm ci, then npx quiesce bench (${(e as Error).message})\n`);
+    return 2;
+  }
+  const { runSuite } = suite;
+  const { formatTable } = harness;
   const rows = await runSuite(options.get('only'), (g) => process.stderr.write(`running ${g} ...\n`));
   process.stdout.write(`${formatTable(rows)}\n`);
   const missed = rows.filter((r) => !r.met);
