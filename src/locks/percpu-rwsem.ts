@@ -100,7 +100,7 @@ const MOVED = 2;
 /**
  * The guard state machine of locks/guard.ts (held -> released | moved; dispose is a no-op once not
  * held), written out here with a numeric state: the read pair is this primitive's whole point, and
- * a lean class keeps tryRead()+unlock() within a few plain accesses (see bench-percpu.ts).
+ * a lean class keeps tryRead()+unlock() within a few plain accesses (see bench/locks.ts).
  */
 function endHold(state: number, what: string, op: string): void {
   if (state === RELEASED) throw doubleUnlockError(what, op);
