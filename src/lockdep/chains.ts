@@ -8,8 +8,12 @@
  * ever added, and any later edge that closes a cycle is itself validated when it is added, so a
  * cached chain needs no validation at all. That is what makes the steady state cheap.
  *
- * The key is two independent 30-bit hashes (small integers, so the Map stays on V8's fast path): the
- * first indexes the cache, the second must match too; a false hit needs a 2^-60 collision.
+ * The key is two independent 30-bit hashes (small integers: pure Math.imul arithmetic, no
+ * allocation): the first indexes the cache, the second must match too; a false hit needs a 2^-60
+ * collision. The cache is an open-addressing table in one Int32Array (linear probing; slot i holds
+ * key|HIT_BIT at 2i and key2 at 2i+1, 0 = empty; doubled when half full), so a steady-state lookup
+ * is a few array reads. `chainStats.validations` counts the misses the engine then validates (the
+ * slow path): it stays flat while every chain is cached (test/lockdep/chains.test.ts).
  */
 
 export const CHAIN_ROOT = 0;
@@ -31,16 +35,47 @@ export function chainExtend2(key: number, classId: number, read: number, trylock
   return (b ^ (b >>> 15)) & 0x3fffffff;
 }
 
-const seen = new Map<number, number>();
+const HIT_BIT = 0x40000000; // keys are 30 bits: a stored key is never 0
+let mask = 1023;
+let table = new Int32Array(2 * (mask + 1));
+let count = 0;
+
+/** Slow-path counters (reset by lockdep.reset()). */
+export const chainStats = { validations: 0 };
 
 export function chainSeen(key: number, key2: number): boolean {
-  return seen.get(key) === key2;
+  const k = key | HIT_BIT;
+  for (let i = key & mask; ; i = (i + 1) & mask) {
+    const t = table[2 * i]!;
+    if (t === 0) return false;
+    if (t === k && table[2 * i + 1] === key2) return true;
+  }
 }
 
 export function chainAdd(key: number, key2: number): void {
-  seen.set(key, key2);
+  if (chainSeen(key, key2)) return;
+  if (2 * (count + 1) > mask + 1) grow();
+  insert(key | HIT_BIT, key2);
+  count++;
+}
+
+function insert(k: number, key2: number): void {
+  let i = k & mask;
+  while (table[2 * i] !== 0) i = (i + 1) & mask;
+  table[2 * i] = k;
+  table[2 * i + 1] = key2;
+}
+
+function grow(): void {
+  const old = table;
+  mask = 2 * mask + 1;
+  table = new Int32Array(2 * (mask + 1));
+  for (let i = 0; i < old.length; i += 2) if (old[i] !== 0) insert(old[i]!, old[i + 1]!);
 }
 
 export function resetChains(): void {
-  seen.clear();
+  mask = 1023;
+  table = new Int32Array(2 * (mask + 1));
+  count = 0;
+  chainStats.validations = 0;
 }

@@ -26,15 +26,35 @@
  * (and unlinks it from the thread's list of live entries); stacks that still mention it skip it and
  * are compacted lazily by current(). When the releasing context's own top is the entry, it pops.
  *
+ * Fast path (SPEC §6: steady state within 2x of disabled). An Entry IS the stack node of its own
+ * push (`entry === this`, `parent`, `key`, `key2`), so a synchronous acquisition allocates one object
+ * and computes its chain key once (the engine looks that key up in the chain cache, then stores it
+ * here). Separate Node objects exist only when current() compacts a stack with released entries in it.
+ * The current resource is looked up through resource(): executionAsyncId() (a typed-array read) is
+ * compared with the id of the last lookup, and executionAsyncResource() is called only when it
+ * differs. Sound because async ids are never reused and each id belongs to exactly one resource
+ * (id 0, "no context", is never cached). A release of the current context's top pops in O(1).
+ *
  * Invariants: every live entry is on the thread list exactly once; a node's key equals the chain
- * key of its entries when they are all live; asyncHeld counts live entries taken with wait:'async'.
+ * key of its entries when they are all live; an Entry's parent/key/key2 never change after its push
+ * (compaction builds new Nodes instead); asyncHeld counts live entries taken with wait:'async', rcuHeld those that opened an RCU section.
  */
 import { createHook, executionAsyncId, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
 import type { HeldLock, LockMode, WaitKind } from './hooks.js';
 import type { Cls } from './classes.js';
 import { CHAIN_ROOT, CHAIN_ROOT2, chainExtend, chainExtend2 } from './chains.js';
 
-export interface Entry extends HeldLock {
+/** One link of a context's held stack: an Entry (its own push) or a plain node (built by compaction). */
+export interface Node {
+  readonly parent: Node | null;
+  readonly entry: Entry;
+  /** Chain key of the stack ending here (chains.ts), and its second hash. */
+  readonly key: number;
+  readonly key2: number;
+}
+
+/** One held lock. Also the stack node of its own push (see "Fast path"): `entry` is itself. */
+export interface Entry extends HeldLock, Node {
   readonly cls: Cls;
   readonly mode: LockMode;
   /** 0 write, 1 read, 2 recursive-read. */
@@ -44,66 +64,83 @@ export interface Entry extends HeldLock {
   readonly instance: object | undefined;
   /** Acquired as an RCU read-side section (waitContext 'rcu'). */
   readonly rcu: boolean;
-  /** A pseudo acquisition of lockdep.sync (only ever used for report text). */
+  /** False once released (or abandoned / handed off). */
   live: boolean;
-  /** executionAsyncId() at acquisition (a release elsewhere = held across an event-loop turn). */
+  /** executionAsyncId() at acquisition (a release elsewhere = held across an event-loop turn); -1: adopted. */
   execId: number;
   /** Carrier promise asyncId, or -1. */
   carrier: number;
+  /** Thread list of live entries. */
   prev: Entry | null;
   next: Entry | null;
 }
 
-export interface Node {
-  readonly parent: Node | null;
-  readonly entry: Entry;
-  readonly key: number;
-  readonly key2: number;
+/**
+ * A new Entry pushed onto `parent`, whose chain key (parent's key extended by this lock) the engine
+ * has already computed. An object literal: one allocation, one stable shape.
+ */
+export function newEntry(cls: Cls, mode: LockMode, read: 0 | 1 | 2, trylock: boolean, wait: WaitKind, instance: object | undefined, rcu: boolean, parent: Node | null, key: number, key2: number, execId: number): Entry {
+  const e: { -readonly [K in keyof Entry]: Entry[K] } = { entry: null!, parent, key, key2, cls, mode, read, trylock, wait, instance, rcu, live: true, execId, carrier: -1, prev: null, next: null };
+  e.entry = e;
+  return e;
 }
 
 const kCtx = Symbol('quiesce.lockdep.held');
-type Res = { [kCtx]?: Node | null };
+export type Res = { [kCtx]?: Node | null };
 
 let hook: AsyncHook | null = null;
 const carriers = new Map<number, Node>();
 let lastPromiseId = -1;
 let lastPromiseExec = -1;
-let pending: { exec: number; node: Node } | null = null;
+let pendingExec = -1;
+let pendingNode: Entry | null = null;
 
 /** Thread-wide list of live entries (for held-freed, held-at-exit, reset). */
 let liveHead: Entry | null = null;
 export let asyncHeld = 0;
+/** Live entries that opened an RCU read-side section (waitContext 'rcu') on this thread. */
+export let rcuHeld = 0;
 
-function res(): Res {
-  return executionAsyncResource() as Res;
+let cachedId = -1;
+let cachedRes: Res | null = null;
+
+/** The current async resource (the context whose stack is `resource()[kCtx]`). */
+export function resource(): Res {
+  const id = executionAsyncId();
+  if (id !== cachedId || cachedRes === null) {
+    cachedRes = executionAsyncResource() as Res;
+    cachedId = id === 0 ? -1 : id;
+  }
+  return cachedRes;
 }
 
+function init(asyncId: number, type: string, triggerAsyncId: number, res: object): void {
+  let node: Node | null | undefined;
+  if (type === 'PROMISE') {
+    const exec = executionAsyncId();
+    if (pendingNode !== null && pendingExec === exec) {
+      carriers.set(asyncId, pendingNode);
+      pendingNode.carrier = asyncId;
+      pendingNode = null;
+    }
+    lastPromiseId = asyncId;
+    lastPromiseExec = exec;
+  }
+  if (carriers.size !== 0) node = carriers.get(triggerAsyncId);
+  if (node === undefined) node = resource()[kCtx];
+  if (node != null) {
+    try {
+      (res as Res)[kCtx] = node;
+    } catch {
+      /* frozen resource: it inherits nothing */
+    }
+  }
+}
+
+/** Install the init hook (only while lockdep is enabled: disabled, no hook at all). */
 export function startTracking(): void {
   if (hook) return;
-  hook = createHook({
-    init(asyncId, type, triggerAsyncId, resource) {
-      let node: Node | null | undefined;
-      if (type === 'PROMISE') {
-        const exec = executionAsyncId();
-        if (pending !== null && pending.exec === exec) {
-          carriers.set(asyncId, pending.node);
-          pending.node.entry.carrier = asyncId;
-          pending = null;
-        }
-        lastPromiseId = asyncId;
-        lastPromiseExec = exec;
-      }
-      if (carriers.size !== 0) node = carriers.get(triggerAsyncId);
-      if (node === undefined) node = (executionAsyncResource() as Res)[kCtx];
-      if (node != null) {
-        try {
-          (resource as Res)[kCtx] = node;
-        } catch {
-          /* frozen resource: it inherits nothing */
-        }
-      }
-    },
-  });
+  hook = createHook({ init });
   hook.enable();
 }
 
@@ -111,15 +148,13 @@ export function stopTracking(): void {
   hook?.disable();
   hook = null;
   carriers.clear();
-  pending = null;
+  pendingNode = null;
+  cachedRes = null;
+  cachedId = -1;
 }
 
-/** The current context's stack, with released entries dropped (compacts it in place if needed). */
-let lastRes: Res | null = null;
-
-export function current(): Node | null {
-  const r = res();
-  lastRes = r;
+/** Resource r's stack, with released entries dropped (compacts it in place if needed). */
+export function current(r: Res = resource()): Node | null {
   const top = r[kCtx];
   if (top == null) return null;
   for (let n: Node | null = top; n !== null; n = n.parent) {
@@ -136,20 +171,19 @@ function rebuild(top: Node): Node | null {
   const live: Entry[] = [];
   for (let n: Node | null = top; n !== null; n = n.parent) if (n.entry.live) live.push(n.entry);
   let node: Node | null = null;
-  for (let i = live.length - 1; i >= 0; i--) node = push(node, live[i]!);
+  for (let i = live.length - 1; i >= 0; i--) {
+    const e = live[i]!;
+    node =
+      node === null
+        ? { parent: null, entry: e, key: chainExtend(CHAIN_ROOT, e.cls.id, e.read, e.trylock), key2: chainExtend2(CHAIN_ROOT2, e.cls.id, e.read, e.trylock) }
+        : { parent: node, entry: e, key: chainExtend(node.key, e.cls.id, e.read, e.trylock), key2: chainExtend2(node.key2, e.cls.id, e.read, e.trylock) };
+  }
   return node;
 }
 
-export function push(parent: Node | null, entry: Entry): Node {
-  const c = entry.cls.id;
-  return parent === null
-    ? { parent, entry, key: chainExtend(CHAIN_ROOT, c, entry.read, entry.trylock), key2: chainExtend2(CHAIN_ROOT2, c, entry.read, entry.trylock) }
-    : { parent, entry, key: chainExtend(parent.key, c, entry.read, entry.trylock), key2: chainExtend2(parent.key2, c, entry.read, entry.trylock) };
-}
-
-/** The newest live entry of `cls` in the current context (no allocation). */
-export function findHeld(cls: Cls): Entry | null {
-  for (let n = (res()[kCtx] ?? null) as Node | null; n !== null; n = n.parent) if (n.entry.live && n.entry.cls === cls) return n.entry;
+/** The newest live entry of `cls` in resource r's stack (no allocation; O(1) if it is the top). */
+export function findHeld(cls: Cls, r: Res): Entry | null {
+  for (let n = r[kCtx] ?? null; n !== null; n = n.parent) if (n.entry.live && n.entry.cls === cls) return n.entry;
   return null;
 }
 
@@ -160,45 +194,43 @@ export function heldList(top: Node | null): Entry[] {
   return out.reverse();
 }
 
-export function makeEntry(cls: Cls, mode: LockMode, read: 0 | 1 | 2, trylock: boolean, wait: WaitKind, instance: object | undefined, rcu: boolean): Entry {
-  return { cls, mode, read, trylock, wait, instance, rcu, live: true, execId: executionAsyncId(), carrier: -1, prev: null, next: null };
-}
-
 /**
- * Make `entry` held. attach 'current': the current resource's stack (synchronous acquisition);
- * 'carrier': whoever awaits the promise the acquiring async function returns.
+ * Make `entry` (already pushed onto its parent: parent/key set by the engine) held. attach
+ * 'current': resource r's stack (synchronous acquisition); 'carrier': whoever awaits the promise
+ * the acquiring async function returns.
  */
-export function hold(top: Node | null, entry: Entry, attach: 'current' | 'carrier'): void {
-  const node = push(top, entry);
+export function hold(r: Res, entry: Entry, attach: 'current' | 'carrier'): void {
   entry.next = liveHead;
-  if (liveHead) liveHead.prev = entry;
+  if (liveHead !== null) liveHead.prev = entry;
   liveHead = entry;
   if (entry.wait === 'async') asyncHeld++;
+  if (entry.rcu) rcuHeld++;
   if (attach === 'carrier' && hook !== null) {
     const exec = executionAsyncId();
     if (lastPromiseExec === exec && lastPromiseId >= 0) {
-      carriers.set(lastPromiseId, node);
+      carriers.set(lastPromiseId, entry);
       entry.carrier = lastPromiseId;
     } else {
-      pending = { exec, node }; // the acquirer returns a promise it has not created yet
+      pendingExec = exec; // the acquirer returns a promise it has not created yet
+      pendingNode = entry;
     }
     return;
   }
-  (lastRes ?? res())[kCtx] = node; // current() ran in this same synchronous call
+  r[kCtx] = entry;
 }
 
 /** Drop a held entry, from any context. Returns false if it was not live. */
-export function unhold(entry: Entry): boolean {
+export function unhold(entry: Entry, r: Res = resource()): boolean {
   if (!entry.live) return false;
   entry.live = false;
-  if (entry.prev) entry.prev.next = entry.next;
+  if (entry.prev !== null) entry.prev.next = entry.next;
   else liveHead = entry.next;
-  if (entry.next) entry.next.prev = entry.prev;
+  if (entry.next !== null) entry.next.prev = entry.prev;
   entry.prev = entry.next = null;
   if (entry.wait === 'async') asyncHeld--;
+  if (entry.rcu) rcuHeld--;
   if (entry.carrier >= 0) carriers.delete(entry.carrier);
-  if (pending !== null && pending.node.entry === entry) pending = null;
-  const r = res();
+  if (pendingNode === entry) pendingNode = null;
   const top = r[kCtx];
   if (top != null && top.entry === entry) {
     let p = top.parent;
@@ -217,10 +249,11 @@ export function liveEntries(): Entry[] {
 /** Forget every held lock of this thread (lockdep.reset()). */
 export function clearAll(): void {
   for (const e of liveEntries()) unhold(e);
-  res()[kCtx] = null;
+  resource()[kCtx] = null;
   carriers.clear();
-  pending = null;
+  pendingNode = null;
   asyncHeld = 0;
+  rcuHeld = 0;
 }
 
 export function currentExecId(): number {

@@ -6,7 +6,12 @@
  *   1. chain key K = key(H) + (N, read, trylock)            (chains.ts)
  *   2. trylock: no validation, no edge to N (it cannot wait, so it cannot deadlock); it is pushed, so
  *      locks taken under it get edges from it.
- *   3. K cached: nothing to validate (steady state: a hash, a Set lookup, a push).
+ *   3. K cached: nothing to validate. This is the steady state and doAcquire's fast path: one
+ *      resource lookup (context.ts), two 30-bit hash mixes, one probe of the chain table, one
+ *      allocation (the Entry, which is its own stack node and stores K so it is never recomputed),
+ *      no closures, no stack capture. Everything else (steps 4-6, edges, usage bits, reports) is
+ *      slowCheck(), entered only on a miss or when a class gains a usage bit; chainStats.validations
+ *      counts the misses. Release of the context's top entry is O(1) (context.ts unhold).
  *   4. else check_deadlock: N's class already held -> 'recursive', unless N is a recursive read and
  *      the held one is a reader (R after r/R). r after r is a deadlock (a writer waiting in between).
  *   5. else check_prevs_add: from the newest held lock back to and including the first non-trylock,
@@ -28,13 +33,14 @@ import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, Repo
 import { QuiesceError } from '../errors.js';
 import { intern, resetClasses, type Cls } from './classes.js';
 import { addEdge, depBit, strongPath, allEdges, DEP_SR, DEP_ER, DEP_EN, type Edge } from './graph.js';
-import { chainExtend, chainExtend2, chainSeen, chainAdd, resetChains, CHAIN_ROOT, CHAIN_ROOT2 } from './chains.js';
+import { chainExtend, chainExtend2, chainSeen, chainAdd, resetChains, chainStats, CHAIN_ROOT, CHAIN_ROOT2 } from './chains.js';
 import * as ctx from './context.js';
 import type { Entry, Node } from './context.js';
 import * as rep from './report.js';
 import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
 import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
 import { isMainThread } from 'node:worker_threads';
+import { executionAsyncId } from 'node:async_hooks';
 
 export type Action = 'throw' | 'warn' | 'collect';
 
@@ -176,17 +182,16 @@ function edgeMsg(e: Edge): EdgeMsg {
 }
 
 /**
- * The common path of acquire / sync. Returns the node to push onto (or null), after validating.
- * Throws (action 'throw') before recording anything.
+ * The slow path of acquire / sync, taken only when the chain `key` is not cached or `cls` is about to
+ * gain a usage bit: validates, then records (edges, usage bit, chain). Throws (action 'throw')
+ * before recording anything.
  */
-function check(cls: Cls, read: 0 | 1 | 2, trylock: boolean, usageBit: number, isSync: boolean): Node | null {
-  const top = ctx.current();
-  const key = chainExtend(top !== null ? top.key : CHAIN_ROOT, cls.id, read, trylock);
-  const key2 = chainExtend2(top !== null ? top.key2 : CHAIN_ROOT2, cls.id, read, trylock);
+function slowCheck(top: Node | null, cls: Cls, read: 0 | 1 | 2, trylock: boolean, usageBit: number, isSync: boolean, key: number, key2: number): void {
   let problems: Pending[] | null = null;
   let edges: NewEdge[] | null = null;
   const validateChain = !trylock && !chainSeen(key, key2);
   if (validateChain) {
+    chainStats.validations++;
     problems = [];
     edges = validate(top, cls, read, isSync, usageBit, problems);
   }
@@ -199,21 +204,33 @@ function check(cls: Cls, read: 0 | 1 | 2, trylock: boolean, usageBit: number, is
   if (usageBit !== 0 && (cls.usage & usageBit) === 0) markUsage(cls, usageBit, stack());
   if (validateChain) chainAdd(key, key2);
   if (problems !== null) for (const p of problems) emit(p, true);
-  return top;
 }
 
-function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageWait: WaitKind | null, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
+/**
+ * acquire: chain key of "current stack + cls" (computed once, stored in the new entry), cache
+ * lookup, and only on a miss (or a new usage bit) the slow path. Steady state: one resource lookup,
+ * two hash mixes, a table probe, one allocation (the Entry, which is also its stack node).
+ */
+function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
   const read = readOf(mode);
-  const usageBit = usageWait === 'async' ? USAGE_ACROSS : usageWait === 'sync' ? USAGE_SYNC : 0;
-  const top = check(cls, read, trylock, usageBit, false);
-  const e = ctx.makeEntry(cls, mode, read, trylock, wait, instance, rcu);
-  ctx.hold(top, e, attach);
+  const r = ctx.resource();
+  const top = ctx.current(r);
+  const key = chainExtend(top === null ? CHAIN_ROOT : top.key, cls.id, read, trylock);
+  const key2 = chainExtend2(top === null ? CHAIN_ROOT2 : top.key2, cls.id, read, trylock);
+  if ((!trylock && !chainSeen(key, key2)) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) {
+    slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
+  }
+  const e = ctx.newEntry(cls, mode, read, trylock, wait, instance, rcu, top, key, key2, executionAsyncId());
+  ctx.hold(r, e, attach);
   return e;
 }
 
-// ---------------------------------------------------------------- cross-thread merge
+/** Bit for a non-trylock acquisition that waits `wait` (usage.ts). */
+function usageOf(wait: WaitKind | undefined): number {
+  return wait === 'async' ? USAGE_ACROSS : wait === 'sync' ? USAGE_SYNC : 0;
+}
 
-let mainGrace: Map<string, Pending> | null = null;
+// ---------------------------------------------------------------- cross-thread merge
 
 function mergeEdge(m: EdgeMsg): void {
   const from = intern(m.from);
@@ -229,22 +246,11 @@ function mergeEdge(m: EdgeMsg): void {
     const path = strongPath(to, toRecursive, from, fromExclusive);
     if (path === null) continue;
     const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path));
-    if (path.some((e) => e.local)) emit(p, true);
-    else if (isMainThread) graceReport(p);
+    // The thread that owns an edge of the cycle reports it; if none does (they may have exited),
+    // the main thread does, at once: the process may be about to end.
+    if (path.some((e) => e.local) || isMainThread) emit(p, true);
     return;
   }
-}
-
-/** Nobody alive may own the cycle's edges (threads that exited): main reports it after a grace. */
-function graceReport(p: Pending): void {
-  if (state.keys.has(p.key)) return;
-  if (!mainGrace) mainGrace = new Map();
-  if (mainGrace.has(p.key)) return;
-  mainGrace.set(p.key, p);
-  setTimeout(() => {
-    mainGrace?.delete(p.key);
-    if (state.enabled) emit(p, true);
-  }, 100).unref();
 }
 
 function onMessage(m: Msg): void {
@@ -291,7 +297,20 @@ function localReset(): void {
   ctx.clearAll();
   state.reports = [];
   state.keys.clear();
-  mainGrace?.clear();
+}
+
+/** Release `e` from resource r's context (or any other: then it is only marked released). */
+function releaseEntry(e: Entry, r: ctx.Res): void {
+  if (!ctx.unhold(e, r)) {
+    emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current(r)))), true);
+    return;
+  }
+  // Released in another event-loop turn than it was taken in: it was held across an await.
+  if (!e.trylock && e.wait !== 'async' && e.execId >= 0 && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== executionAsyncId() && state.enabled) {
+    const u = checkNewUsage(e.cls, USAGE_ACROSS);
+    markUsage(e.cls, USAGE_ACROSS, stack());
+    if (u) emit(usageReport(u, stack()), true);
+  }
 }
 
 // ---------------------------------------------------------------- the engine object hooks.ts calls
@@ -352,21 +371,26 @@ export const engine = {
   },
 
   acquire(c: LockClass, mode: LockMode, opts: AcquireOptions): HeldLock {
-    const trylock = opts.try === true || opts.wait === 'none';
-    const attach = opts.wait === 'async' && !trylock ? 'carrier' : 'current';
-    return doAcquire(asCls(c), mode, trylock, opts.wait, trylock ? null : opts.wait, attach, opts.instance, opts.waitContext === 'rcu');
+    const wait = opts.wait;
+    const trylock = opts.try === true || wait === 'none';
+    const attach = wait === 'async' && !trylock ? 'carrier' : 'current';
+    // An acquisition that may block is a wait (the kernel's might_sleep() in mutex_lock): check the
+    // wait context first. Two integer tests on the steady-state path; the full check only if either fires.
+    if (!trylock && (ctx.rcuHeld > 0 || (wait === 'sync' && ctx.asyncHeld > 0))) engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
+    return doAcquire(asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
   },
 
   /** The manual annotation API (lockdep.acquire): held by the current context. */
   acquireManual(c: LockClass, mode: LockMode, trylock: boolean, wait: 'sync' | 'async' | undefined): HeldLock {
-    return doAcquire(asCls(c), mode, trylock, wait ?? 'none', trylock ? null : wait ?? null, 'current', undefined, false);
+    return doAcquire(asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
   },
 
   /** lockdep.release(cls): the newest held entry of cls in this context (else in this thread). */
   releaseClass(c: LockClass): void {
     const cls = asCls(c);
-    const mine = ctx.findHeld(cls);
-    if (mine !== null) return engine.release(mine);
+    const r = ctx.resource();
+    const mine = ctx.findHeld(cls, r);
+    if (mine !== null) return releaseEntry(mine, r);
     for (const e of ctx.liveEntries()) if (e.cls === cls) return engine.release(e);
     emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
   },
@@ -376,21 +400,16 @@ export const engine = {
   },
 
   release(h: HeldLock): void {
-    const e = h as Entry;
-    if (!ctx.unhold(e)) {
-      emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current()))), true);
-      return;
-    }
-    // Released in another event-loop turn than it was taken in: it was held across an await.
-    if (!e.trylock && e.wait !== 'async' && e.execId >= 0 && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== ctx.currentExecId() && state.enabled) {
-      const u = checkNewUsage(e.cls, USAGE_ACROSS);
-      markUsage(e.cls, USAGE_ACROSS, stack());
-      if (u) emit(usageReport(u, stack()), true);
-    }
+    releaseEntry(h as Entry, ctx.resource());
   },
 
   sync(c: LockClass, wait: WaitKind, _instance?: object): void {
-    check(asCls(c), 0, false, wait === 'sync' ? USAGE_SYNC : 0, true);
+    const cls = asCls(c);
+    const usageBit = wait === 'sync' ? USAGE_SYNC : 0;
+    const top = ctx.current();
+    const key = chainExtend(top === null ? CHAIN_ROOT : top.key, cls.id, 0, false);
+    const key2 = chainExtend2(top === null ? CHAIN_ROOT2 : top.key2, cls.id, 0, false);
+    if (!chainSeen(key, key2) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) slowCheck(top, cls, 0, false, usageBit, true, key, key2);
   },
 
   mightWait(wait: 'sync' | 'async', what: string): void {
@@ -418,9 +437,14 @@ export const engine = {
 
   adopt(t: HeldLockToken, instance?: object): HeldLock {
     const cls = intern(t.cls);
-    const e = ctx.makeEntry(cls, t.mode, readOf(t.mode), false, 'none', instance, false);
-    e.execId = -1; // handed-off read sides live across contexts by design: no usage bit on release
-    ctx.hold(ctx.current(), e, 'current');
+    const read = readOf(t.mode);
+    const r = ctx.resource();
+    const top = ctx.current(r);
+    const key = chainExtend(top === null ? CHAIN_ROOT : top.key, cls.id, read, false);
+    const key2 = chainExtend2(top === null ? CHAIN_ROOT2 : top.key2, cls.id, read, false);
+    // execId -1: handed-off read sides live across contexts by design: no usage bit on release
+    const e = ctx.newEntry(cls, t.mode, read, false, 'none', instance, false, top, key, key2, -1);
+    ctx.hold(r, e, 'current');
     return e;
   },
 

@@ -20,6 +20,7 @@
  * only from here.
  */
 import { engine } from './engine.js';
+import { installFileSink } from './sink.js';
 
 export type LockMode = 'write' | 'read' | 'recursive-read';
 export type WaitKind = 'sync' | 'async' | 'none';
@@ -130,6 +131,8 @@ engine.bindFlag((on) => {
 if (typeof process !== 'undefined' && process.env.QUIESCE_LOCKDEP === '1') {
   const a = process.env.QUIESCE_LOCKDEP_ACTION;
   engine.enable({ action: a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn' });
+  // `quiesce check` collects every thread's reports through this file (lockdep/sink.ts).
+  if (process.env.QUIESCE_LOCKDEP_OUT) installFileSink(process.env.QUIESCE_LOCKDEP_OUT, (cb) => engine.onReport(cb));
 }
 
 export type ReportKind =

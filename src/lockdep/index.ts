@@ -88,7 +88,8 @@ export const lockdep = {
   },
   acquire(cls: LockClass, o?: LockdepAcquireOptions): void {
     if (!ld.on) return;
-    engine.acquireManual(cls, o?.mode ?? 'write', o?.try === true, o?.wait);
+    if (o === undefined) engine.acquireManual(cls, 'write', false, undefined);
+    else engine.acquireManual(cls, o.mode === undefined ? 'write' : o.mode, o.try === true, o.wait);
   },
   release(cls: LockClass): void {
     if (!ld.on) return;

@@ -27,12 +27,12 @@ async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {
   return pred();
 }
 
-test('A->B in worker 1 and B->A in worker 2: main sees one circular report naming A and B', { timeout: 5000 }, async () => {
+test('A->B in worker 1 and B->A in worker 2: main sees one circular report naming A and B', { timeout: 30000 }, async () => {
   lockdep.enable({ action: 'collect' });
   lockdep.reset();
   const w1 = await start(['xt.A', 'xt.B']);
   const w2 = await start(['xt.B', 'xt.A']);
-  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'circular'), 3000);
+  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'circular'), 10000);
   await sleep(150); // let duplicates (if any) arrive: they must be folded into one
   const exited = Promise.all([w1, w2].map((w) => new Promise((r) => w.once('exit', r))));
   w1.postMessage('quit');
@@ -48,11 +48,11 @@ test('A->B in worker 1 and B->A in worker 2: main sees one circular report namin
   assert.ok(edges.includes('xt.A->xt.B'), 'main merged the workers\' edges');
 });
 
-test('a worker that exits holding locks: held-at-exit naming the class', { timeout: 5000 }, async () => {
+test('a worker that exits holding locks: held-at-exit naming the class', { timeout: 30000 }, async () => {
   lockdep.reset();
   const w = await start(['xt.Held'], true);
   await new Promise((r) => w.once('exit', r));
-  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'held-at-exit'), 2000);
+  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'held-at-exit'), 10000);
   assert.ok(ok);
   const r = lockdep.reports().find((x) => x.kind === 'held-at-exit')!;
   assert.deepEqual(r.classes, ['xt.Held']);

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const program = fileURLToPath(new URL('../fixtures/check-abba.js', import.meta.url));
+
+function check(args: string[]): { status: number | null; out: string } {
+  const r = spawnSync(process.execPath, [cli, 'check', ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+describe('quiesce check', () => {
+  it('exits 1 and prints a circular report naming A and B when two workers take A->B and B->A', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qcheck-'));
+    const json = join(dir, 'r.json');
+    const html = join(dir, 'r.html');
+    const r = check(['--json', json, '--html', html, '--', process.execPath, program, 'abba']);
+    assert.equal(r.status, 1, r.out);
+    assert.match(r.out, /fixture program finished/);
+    assert.match(r.out, /possible circular locking dependency detected/);
+    assert.match(r.out, /\(A\)/);
+    assert.match(r.out, /\(B\)/);
+    const data = JSON.parse(readFileSync(json, 'utf8'));
+    assert.equal(data.reports.length, 1);
+    assert.equal(data.reports[0].kind, 'circular');
+    assert.deepEqual([...data.reports[0].classes].sort(), ['A', 'B']);
+    const page = readFileSync(html, 'utf8');
+    assert.match(page, /<svg/);
+    assert.match(page, /Circular dependency: (A|B) &rarr; (A|B)/);
+    assert.doesNotMatch(page, /https?:\/\//, 'the page must be self-contained');
+  });
+
+  it("exits with the program's own code and reports nothing when the order is consistent", () => {
+    const r = check(['--', process.execPath, program, 'abab']);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /no lockdep reports/);
+    assert.doesNotMatch(r.out, /circular/);
+    const failing = check(['--', process.execPath, '-e', 'process.exit(7)']);
+    assert.equal(failing.status, 7);
+  });
+
+  it('usage errors exit 2', () => {
+    assert.equal(check([]).status, 2);
+    const r = spawnSync(process.execPath, [cli, 'nonsense'], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+  });
+});
