@@ -3,12 +3,14 @@
  * Groups run one after another (never concurrently) so they do not disturb each other.
  */
 import type { Row } from './harness.js';
+import { benchLockdep } from './lockdep.js';
 import { benchLocks } from './locks.js';
 import { benchRcu } from './rcu.js';
 
 const groups: [string, () => Promise<Row[]>][] = [
   ['rcu', benchRcu],
   ['locks', benchLocks],
+  ['lockdep', benchLockdep],
 ];
 
 export async function runSuite(only: string | undefined, progress: (group: string) => void): Promise<Row[]> {
