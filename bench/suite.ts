@@ -6,9 +6,11 @@ import type { Row } from './harness.js';
 import { benchLockdep } from './lockdep.js';
 import { benchLocks } from './locks.js';
 import { benchRcu } from './rcu.js';
+import { benchRef } from './ref.js';
 
 const groups: [string, () => Promise<Row[]>][] = [
   ['rcu', benchRcu],
+  ['ref', benchRef],
   ['locks', benchLocks],
   ['lockdep', benchLockdep],
 ];

@@ -224,6 +224,65 @@ describe('PercpuRef', () => {
     assert.equal(released, 1000);
   });
 
+  it('PercpuRef.killAll batch: folds every thread\'s counter, waits only for refs still held, mixes atomic-mode refs, reports an imbalance', async () => {
+    // a: a worker holds 2 (percpu) until after killAll starts; b: initAtomic (the ordinary kill path);
+    // c: gets on the worker, puts here (per-thread counters of opposite sign sum to 0); e: one put too many.
+    const a = d.percpuRef('batch-a');
+    const b = d.percpuRef('batch-b', { initAtomic: true });
+    const c = d.percpuRef('batch-c');
+    const e = d.percpuRef('batch-e');
+    ok(await call(w1, 'get', { name: 'batch-a', n: 2 }));
+    ok(await call(w1, 'get', { name: 'batch-c', n: 3 }));
+    c.put(3);
+    b.get();
+    b.put();
+    e.put(); // drops the initial reference early: the fold finds count -1
+    const warnings: string[] = [];
+    const onWarn = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarn);
+    try {
+      let settled = false;
+      const p = PercpuRef.killAll([a, b, c, e], { timeoutMs: 10_000 }).then(
+        () => assert.fail('killAll resolved despite the imbalance'),
+        (err: unknown) => {
+          settled = true;
+          return err;
+        },
+      );
+      await sleep(200);
+      assert.equal(settled, false, 'killAll must wait for the reference the worker holds');
+      assert.equal(a.inspect().count, 2);
+      assert.ok(c.isZero() && b.isZero() && e.isZero());
+      ok(await call(w1, 'put', { name: 'batch-a', n: 2 }));
+      const err = await withTimeout(p, 5000, 'killAll');
+      assert.ok(code('ERR_REFCOUNT_UNDERFLOW')(err), String(err));
+      assert.match((err as Error).message, /batch-e/);
+      await immediate();
+      assert.ok(warnings.some((m) => m.includes('batch-e')), 'a warning names the ref');
+    } finally {
+      process.off('warning', onWarn);
+    }
+    for (const r of [a, b, c, e]) assert.ok(r.isZero() && r.isDying(), r.name);
+    // atomic mode afterwards: a worker's tryGet fails on every released ref
+    ok(await call(w1, 'tryGetLive', { name: 'batch-a' }));
+    assert.equal(a.tryGet(), false);
+  });
+
+  it('get(n)/put(n) with an explicit count take the out-of-line path in percpu mode and stay exact', async () => {
+    const ref = d.percpuRef('explicit-n');
+    ref.get(1);
+    ref.get(5);
+    ref.put(1);
+    assert.equal(ref.tryGet(2), true);
+    assert.equal(ref.tryGetLive(1), true);
+    assert.equal(ref.inspect().count, 9); // 1 initial + 1 + 5 - 1 + 2 + 1
+    ref.put(8);
+    assert.throws(() => ref.get(0), code('ERR_INVALID_ARG'));
+    assert.throws(() => ref.put(1.5), code('ERR_INVALID_ARG'));
+    await ref.killAndDrain({ timeoutMs: 5000 });
+    assert.ok(ref.isZero());
+  });
+
   it('lockdep-free guards: hold() is get + release() put; a second release throws ERR_DOUBLE_UNLOCK', () => {
     const ref = d.percpuRef('guarded', { initAtomic: true });
     const g = ref.hold();

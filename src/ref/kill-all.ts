@@ -1,0 +1,177 @@
+/*
+ * PercpuRef.killAll(refs): kill many refs with ONE grace period and O(refs x claimed slots) plain
+ * work (SPEC §4; the io_uring lesson: a teardown must not pay a grace period, a promise or a
+ * wake-up per ref). percpu-ref.ts validates the arguments; this file runs the batch:
+ *
+ *   1. mark: for each ref in plain percpu mode, ONE CAS MODE 0 -> ATOMIC|SWITCHING|DEAD
+ *      (PercpuRef.batchMarkDead). Its initial reference stands in for the switch's own reference,
+ *      so COUNT is not touched: it still holds BIAS and cannot reach zero. A ref that is already
+ *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way.
+ *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
+ *   3. fold each ref (foldAll, one loop): sum pc[t] with PLAIN loads over the slots 0..hi only,
+ *      hi = the highest slot whose T_GEN is non-zero (loaded once, after the grace period), then
+ *      the single Atomics.add into COUNT, clear SWITCHING, drop the initial reference (which may
+ *      release the ref: RELEASES/EVENTS are bumped and notified, which is what wakes a drainer on
+ *      another thread and the creator's onRelease watcher, only if one is armed on that word).
+ *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
+ *      under the one shared deadline (normally none: nobody else holds a reference).
+ *
+ * Memory-model argument (the same as percpu-ref.ts's header, once for the whole batch):
+ *  - Every MODE CAS of step 1 precedes (program order) the grace-period snapshot of step 2. The GP
+ *    driver's Atomics.store of T_QS_REQ[t] / thread t's Atomics.store of T_QS_ACK[t] at its next
+ *    event-loop turn / the driver's Atomics.load of it and its GP_SEQ store, which this thread
+ *    reads with Atomics.load when the wait returns, make every fast-path update a thread made in a
+ *    turn that began before the grace period happen-before step 3. Every turn that begins after its
+ *    acknowledgement happens-after all the CASes, so it reads MODE != 0 and never writes pc[t]
+ *    again. So the grace period IS the happens-before edge for all refs at once, and step 3's
+ *    plain loads of pc[t] see final values: no per-slot Atomics are needed.
+ *  - A slot whose T_GEN is 0 when loaded after the grace period never had an occupant: only a
+ *    slot's occupant writes its per-thread area and the buffer starts zeroed, so its pc words are 0
+ *    and skipping it changes no sum. A thread that claims such a slot later begins its turns after
+ *    the grace period and sees the refs dead, like any thread above.
+ *  - If the grace-period wait times out or is aborted, the switches are still completed in the
+ *    background after a full grace period (never folded early), and killAll rejects.
+ */
+import { QuiesceError } from '../errors.js';
+import {
+  PR_BIAS,
+  PR_BIASED,
+  PR_COUNT,
+  PR_EVENTS,
+  PR_FOLDED,
+  PR_MODE,
+  PR_M_ATOMIC,
+  PR_M_DEAD,
+  PR_M_SWITCHING,
+  PR_PC_COUNT,
+  PR_RELEASES,
+  PR_SWITCHER,
+  T_GEN,
+  percpuWord,
+  slotWord,
+} from '../domain/layout.js';
+import { Deadline, abortedError, holdEventLoop, releaseEventLoop, timeoutError } from '../domain/wait.js';
+import type { PercpuRef } from './percpu-ref.js';
+
+const OP = 'PercpuRef.killAll()';
+
+/** Highest slot ever claimed (T_GEN > 0), or -1. One Atomics.load per slot, once per batch. */
+function highestClaimedSlot(ref: PercpuRef): number {
+  const { i32, g } = ref.core;
+  for (let t = g.maxThreads - 1; t >= 0; t--) if (Atomics.load(i32, slotWord(g, t, T_GEN)) !== 0) return t;
+  return -1;
+}
+
+const ASD = PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD;
+
+/**
+ * Step 3 for every batched ref, in one loop (straight-line per ref: this runs once per teardown,
+ * mostly before the JIT has warmed up, so calls and Atomics are what it costs). Pushes the refs not
+ * released by it onto `pending`; returns the first imbalance error (each was also warned about).
+ */
+function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undefined {
+  if (batch.length === 0) return undefined;
+  const { i32, g, slot } = batch[0]!.core;
+  const hi = highestClaimedSlot(batch[0]!);
+  const bases: number[] = [];
+  for (let t = 0; t <= hi; t++) bases.push(percpuWord(g, t, 0) + PR_PC_COUNT);
+  let first: QuiesceError | undefined;
+  for (const r of batch) {
+    const h = r.h;
+    if (Atomics.load(i32, h + PR_MODE) !== ASD) {
+      first ??= r.batchFold(hi); // the mode changed under the batch: the general switch machinery
+      pending.push(r);
+      continue;
+    }
+    // fold: plain loads of pc[t] (the grace period is the happens-before edge, see the header)
+    const off = r.pcpu >> 2;
+    let sum = 0;
+    for (let t = 0; t <= hi; t++) sum = (sum + i32[bases[t]! + off]!) | 0;
+    const delta = (sum - i32[h + PR_FOLDED]!) | 0; // FOLDED: written only by the switch owner (us)
+    Atomics.store(i32, h + PR_FOLDED, sum);
+    const old = Atomics.add(i32, h + PR_COUNT, (delta - PR_BIAS) | 0);
+    Atomics.store(i32, h + PR_BIASED, 0);
+    const total = ((old + delta - PR_BIAS) | 0) - 1; // minus the initial reference (the switch's)
+    if (total < 0) first ??= r.batchImbalance(total); // COUNT is raised back to our 1
+    // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
+    if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+      first ??= r.batchFold(hi); // BIASED is 0: no second fold; it drops the initial reference
+      pending.push(r);
+      continue;
+    }
+    Atomics.compareExchange(i32, h + PR_SWITCHER, slot + 1, 0);
+    // drop the initial reference: COUNT >= 1 (we hold it; other puts are checked CAS loops)
+    if (Atomics.sub(i32, h + PR_COUNT, 1) === 1) {
+      Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+    } else {
+      pending.push(r);
+    }
+    // EVENTS++ and notify: wakes drainers on other threads and the creator's onRelease watcher
+    Atomics.add(i32, h + PR_EVENTS, 1);
+    Atomics.notify(i32, h + PR_EVENTS);
+  }
+  return first;
+}
+
+/** @internal the body of PercpuRef.killAll (arguments already validated, every ref live). */
+export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+  const rcu = refs[0]!.rcu;
+  // 1. mark
+  const batch: PercpuRef[] = [];
+  for (const r of refs) {
+    if (r.batchMarkDead()) batch.push(r);
+    else r.batchKillSlow(OP);
+  }
+  // 2. one grace period for all
+  const snap = rcu.gp.snap();
+  let ok: boolean;
+  holdEventLoop();
+  try {
+    ok = await rcu.gp.waitAsync(snap, deadline, signal, () => abortedError(OP, 'grace period', signal));
+  } catch (e) {
+    finishLater(batch, snap);
+    throw e;
+  } finally {
+    releaseEventLoop();
+  }
+  if (!ok) {
+    finishLater(batch, snap);
+    throw timeoutError(OP, 'grace period', timeoutMs);
+  }
+  // 3. fold (the grace period above is the happens-before edge for every plain load of pc[t])
+  const inBatch = refs.length === batch.length ? null : new Set(batch);
+  const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !inBatch!.has(r));
+  const foldErr = foldAll(batch, pending);
+  // 4. drain: wait only for refs someone else still holds
+  const failed: { ref: PercpuRef; reason: unknown }[] = [];
+  for (const r of pending) {
+    if (r.isReleased()) continue;
+    try {
+      await r.drainWait(deadline, signal, OP, timeoutMs);
+    } catch (e) {
+      failed.push({ ref: r, reason: e });
+    }
+  }
+  if (failed.length === 0) {
+    if (foldErr) throw foldErr;
+    return;
+  }
+  const first = failed[0]!.reason;
+  if (failed.length === 1 || !(first instanceof QuiesceError)) throw first;
+  throw new QuiesceError(
+    first.code,
+    `${OP}: ${failed.length} of ${refs.length} refs failed; first: ${first.message.replace(/ \[[A-Z_]+\]$/, '')}`,
+    { failed: failed.map((f) => ({ ref: f.ref.name, error: f.reason instanceof QuiesceError ? f.reason.details : String(f.reason) })) },
+  );
+}
+
+/** The batch's wait gave up: complete the switches after a full grace period anyway. */
+function finishLater(batch: PercpuRef[], snap: number): void {
+  if (batch.length === 0) return;
+  const rcu = batch[0]!.rcu;
+  holdEventLoop();
+  void rcu.gp
+    .waitAsync(snap, new Deadline(undefined), undefined, () => abortedError(OP, 'grace period', undefined))
+    .then(() => foldAll(batch, []))
+    .finally(releaseEventLoop);
+}
