@@ -50,3 +50,17 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
     clearTimeout(t);
   }
 }
+
+/** assert.throws/rejects predicate: a QuiesceError with this code. */
+export const code =
+  (c: string) =>
+  (e: unknown): boolean =>
+    e instanceof Error && e.name === 'QuiesceError' && (e as Error & { code?: string }).code === c;
+
+/** Resolves true if `p` settles (either way) within `ms`, false otherwise; never rejects. */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const r = await Promise.race([p.then(() => true, () => true), new Promise<false>((res) => (t = setTimeout(() => res(false), ms)))]);
+  clearTimeout(t);
+  return r;
+}

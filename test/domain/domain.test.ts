@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
+import { code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
 
 /** Wait until slot `t` is in the state described by describeThread(t). */
 async function waitForState(d: Domain, t: number, word: string): Promise<void> {

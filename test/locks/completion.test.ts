@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { Domain, QuiesceError } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
+import { Domain } from '../../src/index.js';
+import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
 
 describe('Completion', () => {
   let d: Domain;

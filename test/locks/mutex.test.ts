@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { Domain, QuiesceError } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, spin, withTimeout } from '../helpers.js';
+import { Domain } from '../../src/index.js';
+import { call, code, fixture, nextMessage, sleep, spin, withTimeout } from '../helpers.js';
 
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
 const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('Mutex', () => {

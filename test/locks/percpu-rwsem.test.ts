@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
+import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
 
 /** Poll `pred` every few ms (event-loop turns in between) until true, or fail after `ms`. */
 async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -13,17 +11,6 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
     if (performance.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
     await sleep(5);
   }
-}
-
-/** Has `p` settled after `ms`? (a rejection is observed, not lost) */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let settled = false;
-  p.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await sleep(ms);
-  return settled;
 }
 
 describe('PercpuRwSem', () => {

@@ -2,19 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, QuiesceError, type Access, type AccessReport } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let settled = false;
-  p.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await sleep(ms);
-  return settled;
-}
+import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
 
 describe('Revocable', () => {
   let d: Domain;

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { Domain, QuiesceError, type ReadGuard } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
-
-/** Resolves true if `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  await sleep(ms);
-  return done;
-}
+import { Domain, type ReadGuard } from '../../src/index.js';
+import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
 
 describe('RwSem', () => {
   let d: Domain;

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { Domain, QuiesceError } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
-
-/** Resolves to true if `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let t: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([p.then(() => true, () => true), new Promise<false>((res) => (t = setTimeout(() => res(false), ms)))]);
-  clearTimeout(t);
-  return r;
-}
+import { Domain } from '../../src/index.js';
+import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
 
 describe('SRCU', () => {
   let d: Domain;
