@@ -14,6 +14,12 @@
  *    abandoned wait leaves nothing behind for longer than SLICE_MS and never holds a resource (the
  *    caller's own bookkeeping, e.g. a waiter count, is undone by the caller).
  *
+ * Wait programs: a primitive writes its waiting logic ONCE, as a generator that yields the word
+ * to sleep on ({ index, value }) and receives how the sleep ended ('woken' | 'timed-out');
+ * runSync() drives it with blockOn, runAsync() with waitOn. Abort is thrown INTO the program
+ * (generator.throw), so its own try/catch/finally undoes whatever it had done, exactly as on
+ * timeout. This keeps the blocking and the async form of every wait identical by construction.
+ *
  * Memory model: Atomics.notify/wait carry no ordering of their own; ordering comes from the
  * Atomics store that changed the word (writer) and the Atomics load of the re-check (waiter).
  */
@@ -133,4 +139,54 @@ export function checkWaitOptions(o: WaitOptions | undefined): WaitOptions {
     throw new QuiesceError('ERR_INVALID_ARG', 'options.signal must be an AbortSignal');
   }
   return o;
+}
+
+// ---- wait programs ----------------------------------------------------------------------------------
+
+/** One sleep of a wait program: until i32[index] !== value, a wake-up, the deadline or `sliceMs`. */
+export interface Sleep {
+  index: number;
+  value: number;
+  sliceMs?: number;
+}
+
+/** A wait written once for both forms: yields sleeps, receives how each ended, returns a result. */
+export type WaitProgram<T> = Generator<Sleep, T, WakeResult>;
+
+/** Run a wait program blocking the thread (offline for RCU while asleep). */
+export function runSync<T>(i32: Int32Array, program: WaitProgram<T>, deadline: Deadline): T {
+  let step = program.next(undefined as never);
+  while (!step.done) {
+    const s = step.value;
+    step = program.next(blockOn(i32, s.index, s.value, deadline, s.sliceMs));
+  }
+  return step.value;
+}
+
+/** Run a wait program without blocking the thread; abort is thrown into the program. */
+export async function runAsync<T>(
+  i32: Int32Array,
+  program: WaitProgram<T>,
+  deadline: Deadline,
+  signal: AbortSignal | undefined,
+  abortError: () => Error,
+): Promise<T> {
+  holdEventLoop();
+  try {
+    let step = program.next(undefined as never);
+    while (!step.done) {
+      const s = step.value;
+      let woke: WakeResult;
+      try {
+        woke = await waitOn(i32, s.index, s.value, deadline, signal, abortError, s.sliceMs);
+      } catch (e) {
+        step = program.throw(e); // the program cleans up (and normally rethrows)
+        continue;
+      }
+      step = program.next(woke);
+    }
+    return step.value;
+  } finally {
+    releaseEventLoop();
+  }
 }

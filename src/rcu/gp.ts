@@ -44,7 +44,7 @@ import {
   ThreadState,
   slotWord,
 } from '../domain/layout.js';
-import { Deadline, blockOn, holdEventLoop, releaseEventLoop, waitOn } from '../domain/wait.js';
+import { Deadline, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { done, inProgress, snap } from './seq.js';
 
 export class GpEngine {
@@ -145,62 +145,45 @@ export class GpEngine {
     void gp;
   }
 
-  /** Block until GP_SEQ reaches `s`, driving grace periods as needed. Returns false on timeout. */
-  waitSync(s: number, deadline: Deadline, expedited = false): boolean {
+  /**
+   * Wait until GP_SEQ reaches `s`, driving grace periods as needed (a wait program: runSync and
+   * runAsync drive it). Returns false on timeout. A driver that gives up resigns (see header).
+   */
+  /** @internal (also a step of Srcu's wait program) */
+  *reach(s: number, expedited: boolean): WaitProgram<boolean> {
     const i32 = this.i32;
     for (;;) {
       const seq = Atomics.load(i32, RCU_GP_SEQ);
       if (done(seq, s)) return true;
       const gp = this.claim();
-      if (gp !== -1) {
-        // Drive it.
+      if (gp === -1) {
+        if ((yield { index: RCU_GP_SEQ, value: seq, sliceMs: 100 }) === 'timed-out') return done(Atomics.load(i32, RCU_GP_SEQ), s);
+        continue;
+      }
+      try {
         for (;;) {
           const ev = Atomics.load(i32, RCU_QS_EVENTS);
           if (this.allQuiescent(gp)) break;
-          if (blockOn(i32, RCU_QS_EVENTS, ev, deadline) === 'timed-out' && !this.allQuiescent(gp)) {
+          if ((yield { index: RCU_QS_EVENTS, value: ev }) === 'timed-out' && !this.allQuiescent(gp)) {
             this.resign(gp);
             return false;
           }
         }
-        this.finish(gp, expedited);
-        continue;
+      } catch (e) {
+        this.resign(gp);
+        throw e;
       }
-      if (blockOn(i32, RCU_GP_SEQ, seq, deadline, 100) === 'timed-out') return done(Atomics.load(i32, RCU_GP_SEQ), s);
+      this.finish(gp, expedited);
     }
   }
 
-  /** Await GP_SEQ reaching `s`, driving grace periods as needed. Resolves false on timeout. */
-  async waitAsync(s: number, deadline: Deadline, signal: AbortSignal | undefined, abortError: () => Error, expedited = false): Promise<boolean> {
-    const i32 = this.i32;
-    holdEventLoop();
-    try {
-      for (;;) {
-        const seq = Atomics.load(i32, RCU_GP_SEQ);
-        if (done(seq, s)) return true;
-        const gp = this.claim();
-        if (gp !== -1) {
-          try {
-            for (;;) {
-              const ev = Atomics.load(i32, RCU_QS_EVENTS);
-              if (this.allQuiescent(gp)) break;
-              if ((await waitOn(i32, RCU_QS_EVENTS, ev, deadline, signal, abortError)) === 'timed-out' && !this.allQuiescent(gp)) {
-                this.resign(gp);
-                return false;
-              }
-            }
-          } catch (e) {
-            this.resign(gp);
-            throw e;
-          }
-          this.finish(gp, expedited);
-          continue;
-        }
-        if ((await waitOn(i32, RCU_GP_SEQ, seq, deadline, signal, abortError, 100)) === 'timed-out') {
-          return done(Atomics.load(i32, RCU_GP_SEQ), s);
-        }
-      }
-    } finally {
-      releaseEventLoop();
-    }
+  /** Block until GP_SEQ reaches `s`. Returns false on timeout. */
+  waitSync(s: number, deadline: Deadline, expedited = false): boolean {
+    return runSync(this.i32, this.reach(s, expedited), deadline);
+  }
+
+  /** Await GP_SEQ reaching `s`. Resolves false on timeout; rejects with abortError() on abort. */
+  waitAsync(s: number, deadline: Deadline, signal: AbortSignal | undefined, abortError: () => Error, expedited = false): Promise<boolean> {
+    return runAsync(this.i32, this.reach(s, expedited), deadline, signal, abortError);
   }
 }

@@ -40,7 +40,7 @@ import {
   ThreadState,
   percpuWord,
 } from '../domain/layout.js';
-import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
+import { Deadline, abortedError, checkWaitOptions, runAsync, runSync, timeoutError, type WaitOptions, type WaitProgram } from '../domain/wait.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { CallbackQueue } from './callbacks.js';
 import type { Rcu } from './rcu.js';
@@ -182,70 +182,28 @@ export class Srcu {
     return (Atomics.load(this.i32, this.h + SRCU_IDX) - 1) & 1;
   }
 
-  private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
-    const i32 = this.i32;
-    const abort = (): Error => abortedError(this.what, op, signal);
-    holdEventLoop();
-    try {
-      for (;;) {
-        const seq = Atomics.load(i32, this.h + SRCU_GP_SEQ);
-        if (done(seq, s)) return;
-        const gp = this.claim();
-        if (gp === -1) {
-          if ((await waitOn(i32, this.h + SRCU_GP_SEQ, seq, deadline, signal, abort, 100)) === 'timed-out' && !this.gpDone(s)) {
-            throw timeoutError(this.what, op, timeoutMs);
-          }
-          continue;
-        }
-        try {
-          // step 2: an RCU grace period
-          if (!(await this.rcu.gp.waitAsync(this.rcu.gp.snap(), deadline, signal, abort))) throw timeoutError(this.what, op, timeoutMs);
-          // step 3: drain the old index
-          const old = this.oldIdx();
-          Atomics.add(i32, this.h + SRCU_WAITERS, 1);
-          try {
-            for (;;) {
-              const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS);
-              if (this.readers(old) === 0) break;
-              if ((await waitOn(i32, this.h + SRCU_UNLOCK_EVENTS, ev, deadline, signal, abort)) === 'timed-out' && this.readers(old) !== 0) {
-                throw timeoutError(this.what, op, timeoutMs);
-              }
-            }
-          } finally {
-            Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
-          }
-        } catch (e) {
-          this.resign();
-          throw e;
-        }
-        this.finish(gp);
-      }
-    } finally {
-      releaseEventLoop();
-    }
-  }
-
-  private waitForSync(s: number, deadline: Deadline, op: string, timeoutMs?: number): void {
+  /** Wait until SRCU_GP_SEQ reaches `s`, driving SRCU grace periods (a wait program, see domain/wait.ts). */
+  private *reach(s: number, op: string, timeoutMs: number | undefined): WaitProgram<void> {
     const i32 = this.i32;
     for (;;) {
       const seq = Atomics.load(i32, this.h + SRCU_GP_SEQ);
       if (done(seq, s)) return;
       const gp = this.claim();
       if (gp === -1) {
-        if (blockOn(i32, this.h + SRCU_GP_SEQ, seq, deadline, 100) === 'timed-out' && !this.gpDone(s)) throw timeoutError(this.what, op, timeoutMs);
+        if ((yield { index: this.h + SRCU_GP_SEQ, value: seq, sliceMs: 100 }) === 'timed-out' && !this.gpDone(s)) throw timeoutError(this.what, op, timeoutMs);
         continue;
       }
       try {
-        if (!this.rcu.gp.waitSync(this.rcu.gp.snap(), deadline)) throw timeoutError(this.what, op, timeoutMs);
+        // step 2: an RCU grace period
+        if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false))) throw timeoutError(this.what, op, timeoutMs);
+        // step 3: drain the old index
         const old = this.oldIdx();
         Atomics.add(i32, this.h + SRCU_WAITERS, 1);
         try {
           for (;;) {
             const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS);
             if (this.readers(old) === 0) break;
-            if (blockOn(i32, this.h + SRCU_UNLOCK_EVENTS, ev, deadline) === 'timed-out' && this.readers(old) !== 0) {
-              throw timeoutError(this.what, op, timeoutMs);
-            }
+            if ((yield { index: this.h + SRCU_UNLOCK_EVENTS, value: ev }) === 'timed-out' && this.readers(old) !== 0) throw timeoutError(this.what, op, timeoutMs);
           }
         } finally {
           Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
@@ -256,6 +214,10 @@ export class Srcu {
       }
       this.finish(gp);
     }
+  }
+
+  private waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+    return runAsync(this.i32, this.reach(s, op, timeoutMs), deadline, signal, () => abortedError(this.what, op, signal));
   }
 
   private beforeWait(kind: 'sync' | 'async', op: string): void {
@@ -287,7 +249,7 @@ export class Srcu {
       }
     }
     this.beforeWait('sync', 'synchronizeSync()');
-    this.waitForSync(snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), new Deadline(timeoutMs), 'synchronizeSync()', timeoutMs);
+    runSync(this.i32, this.reach(snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), 'synchronizeSync()', timeoutMs), new Deadline(timeoutMs));
   }
 
   /** Run `fn` on this thread after an SRCU grace period (call_srcu). */
