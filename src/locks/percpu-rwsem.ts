@@ -55,23 +55,13 @@ import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
 import { Kind, PRW_BLOCK, PRW_PC_READ, PRW_READER_EVENTS, PRW_RSYNC, ThreadState, percpuWord } from '../domain/layout.js';
-import {
-  Deadline,
-  abortedError,
-  blockOn,
-  checkWaitOptions,
-  holdEventLoop,
-  releaseEventLoop,
-  timeoutError,
-  waitOn,
-  type WaitOptions,
-} from '../domain/wait.js';
+import { Deadline, abortedError, checkWaitOptions, runAsync, runSync, timeoutError, type WaitOptions, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { GpEngine } from '../rcu/gp.js';
 import type { Rcu } from '../rcu/rcu.js';
 import { doubleUnlockError, notOwnerError } from './guard.js';
 import { claimHandoffSlot, isHandoffToken, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
-import { GP_IDLE, RcuSync } from './rcu-sync.js';
+import { GP_IDLE, GP_PASSED, RcuSync } from './rcu-sync.js';
 
 onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj) => {
   const h = obj >> 2;
@@ -259,6 +249,25 @@ export class PercpuRwSem {
     return null;
   }
 
+  /**
+   * The slow half of percpu_down_read, as a wait program (domain/wait.ts): queue while a writer
+   * holds BLOCK. `sync`: the thread will block, so first refuse a wait that could never end.
+   */
+  private *downReadWait(op: string, sync: boolean, timeoutMs: number | undefined): WaitProgram<void> {
+    for (;;) {
+      const b = Atomics.load(this.i32, this.h + PRW_BLOCK);
+      if (b === 0) {
+        if (this.downReadTrylock()) return;
+        continue;
+      }
+      if (sync) this.checkReadDeadlock(b);
+      if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out') {
+        if (this.downReadTrylock()) return;
+        throw timeoutError(this.what, op, timeoutMs, { writer: b - 1 });
+      }
+    }
+  }
+
   /** percpu_down_read: waits (without blocking the thread) while a writer holds the lock. */
   async read(o?: WaitOptions): Promise<PercpuReadGuard> {
     const { signal, timeoutMs } = checkWaitOptions(o);
@@ -266,28 +275,13 @@ export class PercpuRwSem {
     if (signal?.aborted) throw abortedError(this.what, 'read()', signal);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.asyncOpts) : null;
     if (this.downReadTrylock()) return this.readGuard(h);
-    const deadline = new Deadline(timeoutMs);
-    const abort = (): Error => abortedError(this.what, 'read()', signal);
-    const i32 = this.i32;
-    holdEventLoop();
     try {
-      for (;;) {
-        const b = Atomics.load(i32, this.h + PRW_BLOCK);
-        if (b === 0) {
-          if (this.downReadTrylock()) return this.readGuard(h);
-          continue;
-        }
-        if ((await waitOn(i32, this.h + PRW_BLOCK, b, deadline, signal, abort)) === 'timed-out') {
-          if (this.downReadTrylock()) return this.readGuard(h);
-          throw timeoutError(this.what, 'read()', timeoutMs, { writer: b - 1 });
-        }
-      }
+      await runAsync(this.i32, this.downReadWait('read()', false, timeoutMs), new Deadline(timeoutMs), signal, () => abortedError(this.what, 'read()', signal));
     } catch (e) {
       ld.abandon(h);
       throw e;
-    } finally {
-      releaseEventLoop();
     }
+    return this.readGuard(h);
   }
 
   /** Blocking percpu_down_read. ERR_DEADLOCK if the writer it would wait for waits for this thread. */
@@ -297,25 +291,13 @@ export class PercpuRwSem {
     if (signal?.aborted) throw abortedError(this.what, 'readSync()', signal);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.syncOpts) : null;
     if (this.downReadTrylock()) return this.readGuard(h);
-    const deadline = new Deadline(timeoutMs);
-    const i32 = this.i32;
     try {
-      for (;;) {
-        const b = Atomics.load(i32, this.h + PRW_BLOCK);
-        if (b === 0) {
-          if (this.downReadTrylock()) return this.readGuard(h);
-          continue;
-        }
-        this.checkReadDeadlock(b);
-        if (blockOn(i32, this.h + PRW_BLOCK, b, deadline) === 'timed-out') {
-          if (this.downReadTrylock()) return this.readGuard(h);
-          throw timeoutError(this.what, 'readSync()', timeoutMs, { writer: b - 1 });
-        }
-      }
+      runSync(this.i32, this.downReadWait('readSync()', true, timeoutMs), new Deadline(timeoutMs));
     } catch (e) {
       ld.abandon(h);
       throw e;
     }
+    return this.readGuard(h);
   }
 
   private checkReadDeadlock(block: number): void {
@@ -420,48 +402,51 @@ export class PercpuRwSem {
     return Atomics.compareExchange(this.i32, this.h + PRW_BLOCK, 0, this.core.slot + 1);
   }
 
-  /** percpu_down_write: a grace period (rcu_sync_enter), then BLOCK, then wait for readers to leave. */
+  /**
+   * percpu_down_write as a wait program: a grace period (rcu_sync_enter), then BLOCK, then wait
+   * for the readers to leave. Each step undoes itself if a later one times out or is aborted.
+   */
+  private *downWrite(op: string, timeoutMs: number | undefined): WaitProgram<void> {
+    const i32 = this.i32;
+    if (!(yield* this.rs.enter())) throw timeoutError(this.what, op, timeoutMs, { phase: 'grace period' });
+    try {
+      for (;;) {
+        const b = this.takeBlock();
+        if (b === 0) break;
+        if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out' && this.takeBlock() !== 0) {
+          throw timeoutError(this.what, op, timeoutMs, { phase: 'writer', writer: b - 1 });
+        }
+        if (Atomics.load(i32, this.h + PRW_BLOCK) === this.core.slot + 1) break;
+      }
+      try {
+        for (;;) {
+          const ev = Atomics.load(i32, this.h + PRW_READER_EVENTS);
+          if (this.readersActive() === 0) break;
+          if ((yield { index: this.h + PRW_READER_EVENTS, value: ev }) === 'timed-out' && this.readersActive() !== 0) {
+            throw this.drainTimeout(op, timeoutMs);
+          }
+        }
+      } catch (e) {
+        this.releaseBlock();
+        throw e;
+      }
+    } catch (e) {
+      this.rs.exit();
+      throw e;
+    }
+  }
+
+  /** percpu_down_write, without blocking the thread. */
   async write(o?: WaitOptions): Promise<PercpuWriteGuard> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'write()', signal);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.asyncOpts) : null;
-    const deadline = new Deadline(timeoutMs);
-    const abort = (): Error => abortedError(this.what, 'write()', signal);
-    const i32 = this.i32;
-    holdEventLoop();
     try {
-      if (!(await this.rs.enter(deadline, signal, abort))) throw timeoutError(this.what, 'write()', timeoutMs, { phase: 'grace period' });
-      try {
-        for (;;) {
-          const b = this.takeBlock();
-          if (b === 0) break;
-          if ((await waitOn(i32, this.h + PRW_BLOCK, b, deadline, signal, abort)) === 'timed-out' && this.takeBlock() !== 0) {
-            throw timeoutError(this.what, 'write()', timeoutMs, { phase: 'writer', writer: b - 1 });
-          }
-          if (Atomics.load(i32, this.h + PRW_BLOCK) === this.core.slot + 1) break;
-        }
-        try {
-          for (;;) {
-            const ev = Atomics.load(i32, this.h + PRW_READER_EVENTS);
-            if (this.readersActive() === 0) break;
-            if ((await waitOn(i32, this.h + PRW_READER_EVENTS, ev, deadline, signal, abort)) === 'timed-out' && this.readersActive() !== 0) {
-              throw this.drainTimeout('write()', timeoutMs);
-            }
-          }
-        } catch (e) {
-          this.releaseBlock();
-          throw e;
-        }
-      } catch (e) {
-        this.rs.exit();
-        throw e;
-      }
+      await runAsync(this.i32, this.downWrite('write()', timeoutMs), new Deadline(timeoutMs), signal, () => abortedError(this.what, 'write()', signal));
     } catch (e) {
       ld.abandon(h);
       throw e;
-    } finally {
-      releaseEventLoop();
     }
     this.localWrites++;
     return new PercpuWriteGuard(this, h);
@@ -475,35 +460,8 @@ export class PercpuRwSem {
     this.checkWriteDeadlock();
     if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: writeSync() inside an RCU read section would wait for itself`);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.syncOpts) : null;
-    const deadline = new Deadline(timeoutMs);
-    const i32 = this.i32;
     try {
-      if (!this.rs.enterSync(deadline)) throw timeoutError(this.what, 'writeSync()', timeoutMs, { phase: 'grace period' });
-      try {
-        for (;;) {
-          const b = this.takeBlock();
-          if (b === 0) break;
-          if (blockOn(i32, this.h + PRW_BLOCK, b, deadline) === 'timed-out' && this.takeBlock() !== 0) {
-            throw timeoutError(this.what, 'writeSync()', timeoutMs, { phase: 'writer', writer: b - 1 });
-          }
-          if (Atomics.load(i32, this.h + PRW_BLOCK) === this.core.slot + 1) break;
-        }
-        try {
-          for (;;) {
-            const ev = Atomics.load(i32, this.h + PRW_READER_EVENTS);
-            if (this.readersActive() === 0) break;
-            if (blockOn(i32, this.h + PRW_READER_EVENTS, ev, deadline) === 'timed-out' && this.readersActive() !== 0) {
-              throw this.drainTimeout('writeSync()', timeoutMs);
-            }
-          }
-        } catch (e) {
-          this.releaseBlock();
-          throw e;
-        }
-      } catch (e) {
-        this.rs.exit();
-        throw e;
-      }
+      runSync(this.i32, this.downWrite('writeSync()', timeoutMs), new Deadline(timeoutMs));
     } catch (e) {
       ld.abandon(h);
       throw e;
@@ -517,11 +475,10 @@ export class PercpuRwSem {
     this.core.checkAttached(this.what);
     // Without a grace period readers may still be on the fast path, unless rcu_sync already says
     // "passed" (another writer is between enter and exit, or one exited less than a GP ago).
-    if (Atomics.load(this.i32, this.stateWord) < 2 /* GP_PASSED */) return null;
+    if (Atomics.load(this.i32, this.stateWord) < GP_PASSED) return null;
     if (Atomics.load(this.i32, this.h + PRW_BLOCK) !== 0) return null;
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.tryOpts) : null;
-    const deadline = new Deadline(0);
-    if (!this.rs.enterSync(deadline)) {
+    if (!runSync(this.i32, this.rs.enter(), new Deadline(0))) {
       ld.abandon(h);
       return null;
     }

@@ -45,7 +45,7 @@
  */
 import type { DomainCore } from '../domain/core.js';
 import { RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE, ThreadState } from '../domain/layout.js';
-import type { Deadline } from '../domain/wait.js';
+import type { WaitProgram } from '../domain/wait.js';
 import type { GpEngine } from '../rcu/gp.js';
 
 export const GP_IDLE = 0;
@@ -131,16 +131,16 @@ export class RcuSync {
   }
 
   /**
-   * rcu_sync_enter(): force readers off the fast path. Resolves true once every reader is off it,
-   * false on timeout (the enter is undone); an abort rejects (undone too).
+   * rcu_sync_enter(): force readers off the fast path. A wait program (domain/wait.ts): returns
+   * true once every reader is off it, false on timeout; on timeout or abort the enter is undone.
    */
-  async enter(deadline: Deadline, signal: AbortSignal | undefined, abortError: () => Error): Promise<boolean> {
+  *enter(): WaitProgram<boolean> {
     if (!this.enterBegin()) return true;
     try {
       for (;;) {
         if (Atomics.load(this.i32, this.stateWord) >= GP_PASSED) return true;
         const s = Atomics.load(this.i32, this.cbSeqWord);
-        if (!(await this.gp.waitAsync(s, deadline, signal, abortError))) {
+        if (!(yield* this.gp.reach(s, false))) {
           this.exit();
           return false;
         }
@@ -149,20 +149,6 @@ export class RcuSync {
     } catch (e) {
       this.exit();
       throw e;
-    }
-  }
-
-  /** Blocking enter(). */
-  enterSync(deadline: Deadline): boolean {
-    if (!this.enterBegin()) return true;
-    for (;;) {
-      if (Atomics.load(this.i32, this.stateWord) >= GP_PASSED) return true;
-      const s = Atomics.load(this.i32, this.cbSeqWord);
-      if (!this.gp.waitSync(s, deadline)) {
-        this.exit();
-        return false;
-      }
-      this.poll();
     }
   }
 
