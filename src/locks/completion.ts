@@ -28,17 +28,7 @@
 import { describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { COMPLETION_DONE, COMPLETION_WAITERS } from '../domain/layout.js';
-import {
-  Deadline,
-  abortedError,
-  blockOn,
-  checkWaitOptions,
-  holdEventLoop,
-  releaseEventLoop,
-  timeoutError,
-  waitOn,
-  type WaitOptions,
-} from '../domain/wait.js';
+import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 
 const ALL = 0x7fffffff;
@@ -167,49 +157,42 @@ export class Completion {
     }
   }
 
+  /** Wait for one "done" (or for completeAll), consuming it. */
   async wait(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     if (signal?.aborted) throw abortedError(this.what, 'wait()', signal);
     const deadline = new Deadline(timeoutMs);
     this.beforeWait('async', 'wait()');
     if (this.consume()) return;
-    const abort = (): Error => abortedError(this.what, 'wait()', signal);
-    const { i32, doneW, waitersW } = this;
-    Atomics.add(i32, waitersW, 1);
-    holdEventLoop();
-    try {
-      for (;;) {
-        if (this.consume()) return;
-        const v = Atomics.load(i32, doneW);
-        if (v !== 0) continue;
-        if ((await waitOn(i32, doneW, 0, deadline, signal, abort, SLICE_MS)) === 'timed-out') {
-          if (this.consume()) return;
-          throw timeoutError(this.what, 'wait()', timeoutMs);
-        }
-      }
-    } finally {
-      Atomics.sub(i32, waitersW, 1);
-      releaseEventLoop();
-    }
+    await runAsync(this.i32, this.waitDone('wait()', timeoutMs), deadline, signal, () => abortedError(this.what, 'wait()', signal));
   }
 
+  /** Blocking wait(); `signal` is checked between slices. */
   waitSync(o?: WaitOptions): void {
     const { signal, timeoutMs } = checkWaitOptions(o);
     if (signal?.aborted) throw abortedError(this.what, 'waitSync()', signal);
     const deadline = new Deadline(timeoutMs);
     this.beforeWait('sync', 'waitSync()');
     if (this.consume()) return;
+    runSync(this.i32, this.waitDone('waitSync()', timeoutMs, signal), deadline);
+  }
+
+  /**
+   * The wait itself (a wait program, domain/wait.ts): counted in WAITERS while it sleeps so that
+   * complete() knows to wake; the count is restored however the wait ends.
+   */
+  private *waitDone(op: string, timeoutMs: number | undefined, signal?: AbortSignal): WaitProgram<void> {
     const { i32, doneW, waitersW } = this;
     Atomics.add(i32, waitersW, 1);
     try {
       for (;;) {
         if (this.consume()) return;
         if (Atomics.load(i32, doneW) !== 0) continue;
-        const r = blockOn(i32, doneW, 0, deadline, SLICE_MS);
-        if (signal?.aborted) throw abortedError(this.what, 'waitSync()', signal);
+        const r = yield { index: doneW, value: 0, sliceMs: SLICE_MS };
+        if (signal?.aborted) throw abortedError(this.what, op, signal);
         if (r === 'timed-out') {
           if (this.consume()) return;
-          throw timeoutError(this.what, 'waitSync()', timeoutMs);
+          throw timeoutError(this.what, op, timeoutMs);
         }
       }
     } finally {

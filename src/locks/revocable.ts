@@ -46,17 +46,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { REV_PC_HELD, REV_TRANSIT, REV_WORD, ThreadState, percpuWord } from '../domain/layout.js';
-import {
-  Deadline,
-  abortedError,
-  blockOn,
-  checkWaitOptions,
-  holdEventLoop,
-  releaseEventLoop,
-  timeoutError,
-  waitOn,
-  type WaitOptions,
-} from '../domain/wait.js';
+import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import type { Rcu } from '../rcu/rcu.js';
 import { Guard } from './guard.js';
@@ -262,21 +252,7 @@ export class Revocable {
     this.fence();
     if (this.drained()) return;
     if (signal?.aborted) throw abortedError(this.what, 'revoke()', signal);
-    const deadline = new Deadline(timeoutMs);
-    const abort = (): Error => abortedError(this.what, 'revoke()', signal);
-    const i32 = this.i32;
-    holdEventLoop();
-    try {
-      for (;;) {
-        const v = Atomics.load(i32, this.word);
-        if ((v & COUNT) === 0) return;
-        if ((await waitOn(i32, this.word, v, deadline, signal, abort)) === 'timed-out' && !this.drained()) {
-          throw this.revokeTimeout('revoke()', timeoutMs);
-        }
-      }
-    } finally {
-      releaseEventLoop();
-    }
+    await runAsync(this.i32, this.drain('revoke()', timeoutMs), new Deadline(timeoutMs), signal, () => abortedError(this.what, 'revoke()', signal));
   }
 
   /** Blocking revoke(). ERR_DEADLOCK (and no fence) if this thread itself holds an access. */
@@ -294,12 +270,15 @@ export class Revocable {
     this.fence();
     if (this.drained()) return;
     if (signal?.aborted) throw abortedError(this.what, 'revokeSync()', signal);
-    const deadline = new Deadline(timeoutMs);
-    const i32 = this.i32;
+    runSync(this.i32, this.drain('revokeSync()', timeoutMs), new Deadline(timeoutMs));
+  }
+
+  /** Wait until the access count is zero (a wait program, domain/wait.ts). */
+  private *drain(op: string, timeoutMs: number | undefined): WaitProgram<void> {
     for (;;) {
-      const v = Atomics.load(i32, this.word);
+      const v = Atomics.load(this.i32, this.word);
       if ((v & COUNT) === 0) return;
-      if (blockOn(i32, this.word, v, deadline) === 'timed-out' && !this.drained()) throw this.revokeTimeout('revokeSync()', timeoutMs);
+      if ((yield { index: this.word, value: v }) === 'timed-out' && !this.drained()) throw this.revokeTimeout(op, timeoutMs);
     }
   }
 }
