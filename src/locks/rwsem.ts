@@ -38,24 +38,19 @@
  * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer).
  * `localReads` counts the read sides held by contexts of this thread (handoff moves the count).
  *
+ * Owner death: a writer's thread that dies holding the write side releases it through the
+ * onThreadDeath handler below (the OWNER word names it). Readers are only counted, not named, so a
+ * dead reader's read side stays held (see README, limitations).
+ *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
  * reader's reads and every reader's reads happen-before the next writer's writes.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
-import { RWSEM_COUNT, RWSEM_OWNER } from '../domain/layout.js';
-import {
-  Deadline,
-  abortedError,
-  blockOn,
-  checkWaitOptions,
-  holdEventLoop,
-  releaseEventLoop,
-  timeoutError,
-  waitOn,
-  type WaitOptions,
-} from '../domain/wait.js';
+import { onThreadDeath } from '../domain/core.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER } from '../domain/layout.js';
+import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
 import { claimHandoffSlot, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
@@ -64,6 +59,16 @@ const READER_MASK = 0x3ffff;
 const WRITER_LOCKED = 1 << 18;
 const WWAIT = 1 << 19;
 const WWAIT_MASK = 0xfff << 19;
+
+onThreadDeath(Kind.RwSem, (core, dead, _name, obj) => {
+  const i32 = core.i32;
+  const h = obj >> 2;
+  // The dead thread held the write side: release it for it (like a robust futex's owner-died).
+  if (Atomics.compareExchange(i32, h + RWSEM_OWNER, dead + 1, 0) === dead + 1) {
+    Atomics.sub(i32, h + RWSEM_COUNT, WRITER_LOCKED);
+    Atomics.notify(i32, h + RWSEM_COUNT);
+  }
+});
 const SLICE_MS = 200;
 
 type Mode = 'read' | 'write';
@@ -299,47 +304,39 @@ export class RwSem {
     return new WriteGuard(this, h);
   }
 
-  private async waitAsync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
-    const op = `${mode}()`;
-    const abort = (): Error => abortedError(this.what, op, signal);
-    const writer = mode === 'write';
-    if (writer) this.registerWriter();
-    holdEventLoop();
-    try {
-      for (;;) {
-        const v = Atomics.load(this.i32, this.countW);
-        if (writer ? this.tryDownWrite(true) : this.tryDownRead()) return;
-        if ((await waitOn(this.i32, this.countW, v, deadline, signal, abort, SLICE_MS)) === 'timed-out') {
-          throw timeoutError(this.what, op, timeoutMs);
-        }
-      }
-    } catch (e) {
-      if (writer) this.unregisterWriter();
-      throw e;
-    } finally {
-      releaseEventLoop();
-    }
-  }
-
-  private waitSync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): void {
-    const op = `${mode}Sync()`;
+  /**
+   * The slow path of read/write (a wait program, domain/wait.ts). A waiting writer is counted in
+   * the word (that is what makes new readers wait: write-favoring) and uncounted however the wait
+   * ends. `sync`: the thread blocks, so a read that waits for a writer that waits for this
+   * thread's own read is refused (ERR_DEADLOCK); `signal` is then checked between slices.
+   */
+  private *down(mode: Mode, sync: boolean, signal: AbortSignal | undefined, timeoutMs: number | undefined): WaitProgram<void> {
+    const op = sync ? `${mode}Sync()` : `${mode}()`;
     const writer = mode === 'write';
     if (writer) this.registerWriter();
     try {
       for (;;) {
         const v = Atomics.load(this.i32, this.countW);
         if (writer ? this.tryDownWrite(true) : this.tryDownRead()) return;
-        if (!writer && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
+        if (sync && !writer && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
           throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
         }
-        const r = blockOn(this.i32, this.countW, v, deadline, SLICE_MS);
-        if (signal?.aborted) throw abortedError(this.what, op, signal);
+        const r = yield { index: this.countW, value: v, sliceMs: SLICE_MS };
+        if (sync && signal?.aborted) throw abortedError(this.what, op, signal);
         if (r === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
       }
     } catch (e) {
       if (writer) this.unregisterWriter();
       throw e;
     }
+  }
+
+  private waitAsync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+    return runAsync(this.i32, this.down(mode, false, signal, timeoutMs), deadline, signal, () => abortedError(this.what, `${mode}()`, signal));
+  }
+
+  private waitSync(mode: Mode, deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): void {
+    runSync(this.i32, this.down(mode, true, signal, timeoutMs), deadline);
   }
 
   /** Throws ERR_DEADLOCK for a blocking acquisition this thread can never get. */

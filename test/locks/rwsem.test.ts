@@ -139,6 +139,20 @@ describe('RwSem', () => {
     assert.throws(() => w.unlock(), code('ERR_DOUBLE_UNLOCK'));
   });
 
+  it('a worker that dies holding the write side releases it: a waiting reader gets in', async () => {
+    const w = d.spawn(fixture('locks-worker'));
+    await nextMessage(w, (m) => m.event === 'ready');
+    await call(w, 'rwWrite', { name: 'rw-robust', key: 'w' });
+    const rw = d.rwsem('rw-robust');
+    assert.equal(rw.tryRead(), null);
+    const reading = rw.read({ timeoutMs: 5000 });
+    await sleep(20);
+    await w.terminate();
+    const r = await withTimeout(reading, 3000, 'reader after the writer died');
+    r.unlock();
+    rw.writeSync({ timeoutMs: 1000 }).unlock();
+  });
+
   it('ERR_KIND_MISMATCH for a different class under the same name', () => {
     d.rwsem('cls', { class: 'A' });
     assert.throws(() => d.rwsem('cls', { class: 'B' }), code('ERR_KIND_MISMATCH'));
