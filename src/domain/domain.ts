@@ -10,8 +10,12 @@
  * environment data (workerData and argv pass through untouched); Domain.attach() in the worker
  * claims the reserved slot. spawn() watches the worker: on 'exit' (normal, crash or terminate)
  * the slot is marked DEAD, which releases every grace period waiting for it and lets robust
- * mutexes and drains see the death. Only the spawning thread's event loop sees 'exit': a thread
- * that is itself blocked in a *Sync wait learns of the death when its wait's slice or timeout ends.
+ * mutexes and drains see the death. Workers started any other way (a plain `new Worker`, a
+ * pool library) are watched too: every thread attached to a domain listens to process 'worker'
+ * events, and when a worker it started exits, any slot that worker's threadId occupies in any
+ * domain this thread is attached to is marked dead. Only the starting thread's event loop sees
+ * 'exit': a thread that is itself blocked in a *Sync wait learns of the death when its wait's
+ * slice or timeout ends.
  */
 import { Worker, getEnvironmentData, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
 import { QuiesceError } from '../errors.js';
@@ -79,6 +83,23 @@ const DEFAULT_MAX_THREADS = 64;
 
 /** Domains this thread is attached to, by buffer: attach() twice gives the same Domain. */
 const attachedDomains = new WeakMap<SharedArrayBuffer, Domain>();
+/** The same domains' cores, to watch workers this thread starts (see the header). */
+const attachedCores = new Set<DomainCore>();
+let watchingWorkers = false;
+
+/** Watch every worker this thread starts, however it is started: its exit kills its slots. */
+function watchWorkers(): void {
+  if (watchingWorkers) return;
+  watchingWorkers = true;
+  process.on('worker', (w: Worker) => {
+    const tid = w.threadId; // -1 once the worker has stopped: capture it now
+    w.once('exit', () => {
+      for (const core of attachedCores) {
+        for (const { slot, gen } of core.threads.slotsOfThread(tid)) if (core.threads.markDead(slot, gen)) core.handleDeath(slot);
+      }
+    });
+  });
+}
 
 interface SpawnInfo {
   handle: DomainHandle;
@@ -180,6 +201,8 @@ export class Domain {
       offlineDepth: 0,
     };
     registerAttached(this.attachedSlot);
+    attachedCores.add(core);
+    watchWorkers();
   }
 
   get name(): string {
@@ -234,6 +257,7 @@ export class Domain {
     if (!core.attached) return;
     if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
     unregisterAttached(this.attachedSlot!);
+    attachedCores.delete(core);
     core.threads.leave(core.slot);
     core.slot = -1;
     attachedDomains.delete(core.sab);

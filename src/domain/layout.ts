@@ -290,6 +290,7 @@ export const PR_EVENTS = 5; // atomic: bumped + notified on every mode change an
 export const PR_RELEASES = 6; // atomic: releases so far (count reached zero in atomic mode)
 export const PR_CREATOR = 7; // slot of the creating thread (onRelease runs there)
 export const PR_FLAGS = 8; // static flags (PR_F_*), written once at creation
+export const PR_WAITERS = 9; // atomic: threads/tasks that may be sleeping on PR_EVENTS (a release notifies only if > 0)
 export const PR_HEADER_BYTES = 64;
 export const PR_M_ATOMIC = 1;
 export const PR_M_DEAD = 2;

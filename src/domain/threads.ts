@@ -108,6 +108,15 @@ export class Threads {
     return true;
   }
 
+  /** Every live slot occupied by the thread with this worker_threads threadId (normally 0 or 1). */
+  slotsOfThread(threadId: number): { slot: number; gen: number }[] {
+    const out: { slot: number; gen: number }[] = [];
+    for (let t = 0; t < this.g.maxThreads; t++) {
+      if (this.isAlive(t) && this.threadId(t) === threadId) out.push({ slot: t, gen: this.gen(t) });
+    }
+    return out;
+  }
+
   /** True for ONLINE or OFFLINE (a thread that is attached and alive). */
   isAlive(t: number): boolean {
     const s = this.state(t);

@@ -51,6 +51,24 @@ describe('Domain', () => {
     await w.terminate();
   });
 
+  it('a worker started with a plain new Worker is watched too: its death releases grace periods', async () => {
+    const d = Domain.create({ name: 'd3b', maxThreads: 4 });
+    const src = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      import(${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)}).then(({ Domain }) => {
+        const d = Domain.attach(workerData.handle);
+        d.rcu.readLock(); // and never leaves
+        parentPort.postMessage({ slot: d.threadIndex });
+        for (;;) {}
+      });`;
+    const w = new Worker(src, { eval: true, workerData: { handle: d.handle } });
+    const m = await nextMessage(w);
+    await assert.rejects(d.rcu.synchronize({ timeoutMs: 100 }), code('ERR_TIMEOUT'));
+    await w.terminate();
+    await waitForState(d, m.slot, 'dead');
+    await withTimeout(d.rcu.synchronize(), 3000, 'synchronize after the plain worker died');
+  });
+
   it('a crashed worker and a worker that exits are marked dead; detach frees the slot', async () => {
     const d = Domain.create({ name: 'd4', maxThreads: 4 });
     const w1 = d.spawn(fixture('domain-worker'));
