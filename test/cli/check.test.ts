@@ -35,6 +35,14 @@ describe('quiesce check', () => {
     assert.doesNotMatch(page, /https?:\/\//, 'the page must be self-contained');
   });
 
+  it('a program that crashes still gets its reports printed', () => {
+    const r = check(['--', process.execPath, program, 'abba', 'crash']);
+    assert.equal(r.status, 1, r.out);
+    assert.match(r.out, /the program crashes after the inversion/);
+    assert.match(r.out, /exited with code 1/);
+    assert.match(r.out, /possible circular locking dependency detected/);
+  });
+
   it("exits with the program's own code and reports nothing when the order is consistent", () => {
     const r = check(['--', process.execPath, program, 'abab']);
     assert.equal(r.status, 0, r.out);
