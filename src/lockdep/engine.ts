@@ -11,7 +11,9 @@
  *      allocation (the Entry, which is its own stack node and stores K so it is never recomputed),
  *      no closures, no stack capture. Everything else (steps 4-6, edges, usage bits, reports) is
  *      slowCheck(), entered only on a miss or when a class gains a usage bit; chainStats.validations
- *      counts the misses. Release of the context's top entry is O(1) (context.ts unhold).
+ *      counts the misses. The held stack's top comes from current() without a walk when nothing
+ *      was released out of LIFO order since it was verified, and release of the context's own,
+ *      unshared top entry is a pop plus one array store (context.ts, "O(1) current() and release").
  *   4. else check_deadlock: N's class already held -> 'recursive', unless N is a recursive read and
  *      the held one is a reader (R after r/R). r after r is a deadlock (a writer waiting in between).
  *   5. else check_prevs_add: from the newest held lock back to and including the first non-trylock,
@@ -220,7 +222,7 @@ function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, u
   if ((!trylock && !chainSeen(key, key2)) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) {
     slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
   }
-  const e = ctx.newEntry(cls, mode, read, trylock, wait, instance, rcu, top, key, key2, executionAsyncId());
+  const e = ctx.newEntry(cls, mode, read, trylock, wait, instance, rcu, top, key, key2, ctx.lastExecId);
   ctx.hold(r, e, attach);
   return e;
 }
