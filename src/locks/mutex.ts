@@ -67,7 +67,7 @@ import {
   type WaitOptions,
   type WakeResult,
 } from '../domain/wait.js';
-import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
+import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
 
 const WAITERS = 1;
@@ -131,6 +131,10 @@ export class Mutex {
   /** The guard (task) of this thread that owns the mutex, if this thread owns it. */
   private holder: MutexGuard | null = null;
   readonly lockdepClass: LockClass;
+  /** lockdep acquire options, built once (no allocation per acquisition). */
+  private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
+  private readonly ldAsync: AcquireOptions = { wait: 'async', instance: this };
+  private readonly ldSync: AcquireOptions = { wait: 'sync', instance: this };
   /** lockdep's flag through a field: cheaper than the imported live binding on the fast path. */
   private readonly ld = ld;
 
@@ -299,7 +303,7 @@ export class Mutex {
   /** Take the mutex without waiting; null if it is held (a dead owner's mutex is taken over: ownerDied). */
   tryLock(): MutexGuard | null {
     this.core.checkAttached(this.what);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'none', try: true, instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldTry) : null;
     const got = this.tryAcquire(false);
     if (got === 0) {
       ld.abandon(h);
@@ -314,7 +318,7 @@ export class Mutex {
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'lock()', signal);
     const deadline = timeoutMs === undefined ? NO_DEADLINE : new Deadline(timeoutMs);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'async', instance: this }) : null; // before waiting
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldAsync) : null; // before waiting
     let got: Got;
     try {
       got = this.tryAcquire(false);
@@ -356,7 +360,7 @@ export class Mutex {
     const { signal, timeoutMs } = o === undefined ? NO_OPTIONS : checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'lockSync()', signal);
-    const h = this.ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'sync', instance: this }) : null;
+    const h = this.ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldSync) : null;
     let got = this.tryAcquire(false); // the uncontended case ends here
     if (got !== 0) return this.own(got, h);
     const w: Waiter = { id: 0, rounds: 0, sync: true };

@@ -51,7 +51,7 @@ import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
 import { Kind, RWSEM_COUNT, RWSEM_OWNER } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
-import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
+import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
 import { claimHandoffSlot, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
 
@@ -133,6 +133,10 @@ export class RwSem {
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
   private localReads = 0;
   readonly lockdepClass: LockClass;
+  /** lockdep acquire options, built once (no allocation per acquisition). */
+  private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
+  private readonly ldAsync: AcquireOptions = { wait: 'async', instance: this };
+  private readonly ldSync: AcquireOptions = { wait: 'sync', instance: this };
 
   /** @internal — use `domain.rwsem(name)`. */
   constructor(
@@ -225,7 +229,7 @@ export class RwSem {
     Atomics.add(this.i32, this.countW, 1 - WRITER_LOCKED); // one atomic step: writer -> reader
     Atomics.notify(this.i32, this.countW);
     this.localReads++;
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'none', try: true, instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
     return new ReadGuard(this, h);
   }
 
@@ -254,7 +258,7 @@ export class RwSem {
 
   tryRead(): ReadGuard | null {
     this.core.checkAttached(this.what);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'none', try: true, instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
     if (!this.tryDownRead()) {
       ld.abandon(h);
       return null;
@@ -265,7 +269,7 @@ export class RwSem {
 
   tryWrite(): WriteGuard | null {
     this.core.checkAttached(this.what);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'none', try: true, instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldTry) : null;
     if (!this.tryDownWrite(false)) {
       ld.abandon(h);
       return null;
@@ -278,7 +282,7 @@ export class RwSem {
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'read()', signal);
     const deadline = new Deadline(timeoutMs);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'async', instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldAsync) : null;
     try {
       if (!this.tryDownRead()) await this.waitAsync('read', deadline, signal, timeoutMs);
     } catch (e) {
@@ -294,7 +298,7 @@ export class RwSem {
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'write()', signal);
     const deadline = new Deadline(timeoutMs);
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'async', instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldAsync) : null;
     try {
       if (!this.tryDownWrite(false)) await this.waitAsync('write', deadline, signal, timeoutMs);
     } catch (e) {
@@ -358,7 +362,7 @@ export class RwSem {
     if (signal?.aborted) throw abortedError(this.what, 'readSync()', signal);
     const deadline = new Deadline(timeoutMs);
     this.checkSelfDeadlock('read');
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', { wait: 'sync', instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldSync) : null;
     try {
       if (!this.tryDownRead()) this.waitSync('read', deadline, signal, timeoutMs);
     } catch (e) {
@@ -375,7 +379,7 @@ export class RwSem {
     if (signal?.aborted) throw abortedError(this.what, 'writeSync()', signal);
     const deadline = new Deadline(timeoutMs);
     this.checkSelfDeadlock('write');
-    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', { wait: 'sync', instance: this }) : null;
+    const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldSync) : null;
     try {
       if (!this.tryDownWrite(false)) this.waitSync('write', deadline, signal, timeoutMs);
     } catch (e) {
