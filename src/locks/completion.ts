@@ -86,8 +86,10 @@ export class Completion {
     this.lockdepClass = ld.classFor(cls);
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('Completion', this.name);
+    return (this.whatText ??= describe('Completion', this.name));
   }
 
   /** @internal for tests and diagnostics. */

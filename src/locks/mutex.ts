@@ -153,8 +153,10 @@ export class Mutex {
     this.lockdepClass = ld.classFor(cls);
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('Mutex', this.name);
+    return (this.whatText ??= describe('Mutex', this.name));
   }
 
   /** True while some context of some thread holds the mutex (a dead owner's hold included). */

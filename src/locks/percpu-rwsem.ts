@@ -193,8 +193,10 @@ export class PercpuRwSem {
     this.asyncOpts = { wait: 'async', instance: this };
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('PercpuRwSem', this.name);
+    return (this.whatText ??= describe('PercpuRwSem', this.name));
   }
 
   // ---- read side ------------------------------------------------------------------------------------

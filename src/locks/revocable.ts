@@ -114,8 +114,10 @@ export class Revocable {
     this.accessOpts = { wait: 'none', try: true, instance: this };
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('Revocable', this.name);
+    return (this.whatText ??= describe('Revocable', this.name));
   }
 
   /** True once revoke has begun (on any thread). */

@@ -152,8 +152,10 @@ export class RwSem {
     this.lockdepClass = ld.classFor(cls);
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('RwSem', this.name);
+    return (this.whatText ??= describe('RwSem', this.name));
   }
 
   /** @internal for tests and diagnostics. */

@@ -71,8 +71,10 @@ export class Rcu {
     this.arm();
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return `Rcu of domain '${this.core.name}'`;
+    return (this.whatText ??= `Rcu of domain '${this.core.name}'`);
   }
 
   // ---- read side --------------------------------------------------------------------------------

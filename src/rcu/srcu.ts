@@ -84,8 +84,10 @@ export class Srcu {
     );
   }
 
+  /** Names the object in messages (built once: it is passed on hot paths). */
+  private whatText: string | undefined;
   private get what(): string {
-    return describe('Srcu', this.name);
+    return (this.whatText ??= describe('Srcu', this.name));
   }
 
   // ---- read side --------------------------------------------------------------------------------
