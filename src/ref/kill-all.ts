@@ -10,9 +10,13 @@
  *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
  *   3. fold each ref (foldAll, one loop): sum pc[t] with PLAIN loads over the slots 0..hi only,
  *      hi = the highest slot whose T_GEN is non-zero (loaded once, after the grace period), then
- *      the single Atomics.add into COUNT, clear SWITCHING, drop the initial reference (which may
- *      release the ref: RELEASES/EVENTS are bumped and notified, which is what wakes a drainer on
- *      another thread and the creator's onRelease watcher, only if one is armed on that word).
+ *      the single Atomics RMW into COUNT, clear SWITCHING, drop the initial reference. If the
+ *      fold shows no other holder (COUNT + delta - BIAS == 1, checked by a CAS on the COUNT value
+ *      just loaded), the fold and the drop are ONE CAS COUNT -> 0; then the MODE CAS, RELEASES++,
+ *      and bump() (EVENTS++ and notify only if WAITERS != 0: percpu-ref.ts header, "wake-ups").
+ *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, Atomics.sub(COUNT, 1), bump().
+ *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 3 in step 3 (COUNT CAS,
+ *      MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
  *      under the one shared deadline (normally none: nobody else holds a reference).
  *
@@ -29,6 +33,14 @@
  *    slot's occupant writes its per-thread area and the buffer starts zeroed, so its pc words are 0
  *    and skipping it changes no sum. A thread that claims such a slot later begins its turns after
  *    the grace period and sees the refs dead, like any thread above.
+ *  - FOLDED, BIASED and SWITCHER are written in step 3 with PLAIN stores: only the switch owner
+ *    (this thread) writes them while SWITCHING is set, and they are stored BEFORE the MODE CAS
+ *    that clears SWITCHING. That CAS is the release: a thread whose Atomics.load/CAS of MODE reads
+ *    it (isReleased(), drains, a later switch's claim, which writes SWITCHER/FOLDED itself) sees
+ *    them. Before it, readers ignore them (isReleased needs SWITCHING clear; takeOver reading
+ *    SWITCHER 0 just waits; inspect() is an estimate). If the MODE CAS fails (resurrect, exit or
+ *    FORCE raced), the general path (batchFold) reads them on this same thread; a combined COUNT
+ *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself.
  *  - If the grace-period wait times out or is aborted, the switches are still completed in the
  *    background after a full grace period (never folded early), and killAll rejects.
  */
@@ -37,7 +49,6 @@ import {
   PR_BIAS,
   PR_BIASED,
   PR_COUNT,
-  PR_EVENTS,
   PR_FOLDED,
   PR_MODE,
   PR_M_ATOMIC,
@@ -71,7 +82,7 @@ const ASD = PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD;
  */
 function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undefined {
   if (batch.length === 0) return undefined;
-  const { i32, g, slot } = batch[0]!.core;
+  const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
   const bases: number[] = [];
   for (let t = 0; t <= hi; t++) bases.push(percpuWord(g, t, 0) + PR_PC_COUNT);
@@ -87,28 +98,42 @@ function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undef
     const off = r.pcpu >> 2;
     let sum = 0;
     for (let t = 0; t <= hi; t++) sum = (sum + i32[bases[t]! + off]!) | 0;
-    const delta = (sum - i32[h + PR_FOLDED]!) | 0; // FOLDED: written only by the switch owner (us)
-    Atomics.store(i32, h + PR_FOLDED, sum);
+    const delta = (sum - i32[h + PR_FOLDED]!) | 0;
+    // FOLDED, BIASED, SWITCHER: plain stores, published by the MODE CAS below (see the header)
+    i32[h + PR_FOLDED] = sum;
+    const c = Atomics.load(i32, h + PR_COUNT);
+    if (((c + delta - PR_BIAS) | 0) === 1 && Atomics.compareExchange(i32, h + PR_COUNT, c, 0) === c) {
+      // No other holder: fold and drop the initial reference in ONE RMW (count 0, SWITCHING still set)
+      i32[h + PR_BIASED] = 0;
+      i32[h + PR_SWITCHER] = 0;
+      if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+        Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's finish() drops
+        first ??= r.batchFold(hi);
+        pending.push(r);
+        continue;
+      }
+      Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+      r.bump();
+      continue;
+    }
     const old = Atomics.add(i32, h + PR_COUNT, (delta - PR_BIAS) | 0);
-    Atomics.store(i32, h + PR_BIASED, 0);
+    i32[h + PR_BIASED] = 0;
     const total = ((old + delta - PR_BIAS) | 0) - 1; // minus the initial reference (the switch's)
     if (total < 0) first ??= r.batchImbalance(total); // COUNT is raised back to our 1
+    i32[h + PR_SWITCHER] = 0;
     // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
     if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
       first ??= r.batchFold(hi); // BIASED is 0: no second fold; it drops the initial reference
       pending.push(r);
       continue;
     }
-    Atomics.compareExchange(i32, h + PR_SWITCHER, slot + 1, 0);
     // drop the initial reference: COUNT >= 1 (we hold it; other puts are checked CAS loops)
     if (Atomics.sub(i32, h + PR_COUNT, 1) === 1) {
       Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
     } else {
       pending.push(r);
     }
-    // EVENTS++ and notify: wakes drainers on other threads and the creator's onRelease watcher
-    Atomics.add(i32, h + PR_EVENTS, 1);
-    Atomics.notify(i32, h + PR_EVENTS);
+    r.bump(); // the switch ended (and maybe a release): wake drainers / the onRelease watcher, if any
   }
   return first;
 }

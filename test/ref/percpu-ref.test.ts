@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, PercpuRef, QuiesceError } from '../../src/index.js';
 import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { PR_EVENTS, PR_WAITERS } from '../../src/domain/layout.js';
 
 const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
 const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -266,6 +267,40 @@ describe('PercpuRef', () => {
     // atomic mode afterwards: a worker's tryGet fails on every released ref
     ok(await call(w1, 'tryGetLive', { name: 'batch-a' }));
     assert.equal(a.tryGet(), false);
+  });
+
+  it('waiter count: a drain on another worker of a ref killAll killed is woken by the release (releases notify only counted waiters)', async () => {
+    // Protocol (percpu-ref.ts header, "wake-ups"): a waiter does WAITERS++ before it loads EVENTS;
+    // a release bumps EVENTS and notifies only if WAITERS != 0. If a waiter were not counted (or
+    // the release skipped the bump), w2's drain below would sleep in an unsliced 1 s wait
+    // (SLICE_MS) and EVENTS would not move; if a waiter forgot to uncount itself, WAITERS would
+    // not return to 0.
+    const x = d.percpuRef('wake-x');
+    const others = Array.from({ length: 50 }, (_, i) => d.percpuRef(`wake-o${i}`));
+    const w = (r: PercpuRef, k: number): number => Atomics.load(r.i32, r.h + k);
+    ok(await call(w1, 'get', { name: 'wake-x' }));
+    assert.equal(w(x, PR_WAITERS), 0);
+    const p = PercpuRef.killAll([...others, x], { timeoutMs: 10_000 }); // marks synchronously
+    assert.ok(x.isDying());
+    const drained = call(w2, 'drain', { name: 'wake-x', timeoutMs: 10_000 }, 15_000);
+    // wait until the switch is over and both killAll (this thread) and w2 sleep on EVENTS
+    const until = performance.now() + 5000;
+    while (x.inspect().mode !== 'atomic' || w(x, PR_WAITERS) < 2) {
+      assert.ok(performance.now() < until, `waiters not registered (WAITERS ${w(x, PR_WAITERS)}, mode ${x.inspect().mode})`);
+      await sleep(5);
+    }
+    await sleep(100); // w2 is now in its unsliced wait
+    const ev0 = w(x, PR_EVENTS);
+    for (const o of others) assert.ok(o.isZero(), o.name); // released by the fold, no holder
+    ok(await call(w1, 'put', { name: 'wake-x' })); // the release, on w1
+    const t0 = performance.now();
+    ok(await withTimeout(drained, 5000, 'w2 drain'));
+    const wokeMs = performance.now() - t0;
+    assert.ok(wokeMs < 700, `w2's drain was not woken by the release (it returned after ${wokeMs.toFixed(0)} ms, its slice is 1000 ms)`);
+    await withTimeout(p, 5000, 'killAll');
+    assert.ok(w(x, PR_EVENTS) !== ev0, 'the release bumped EVENTS for its waiters');
+    assert.ok(x.isZero());
+    assert.equal(w(x, PR_WAITERS), 0, 'every waiter uncounted itself');
   });
 
   it('get(n)/put(n) with an explicit count take the out-of-line path in percpu mode and stay exact', async () => {
