@@ -13,7 +13,7 @@
 
 export interface Target {
   /** 'cheaper': baseline/figure must be >= x ("at least x times cheaper"); 'within': figure/baseline <= x. */
-  kind: 'cheaper' | 'within' | 'faster' | 'max';
+  kind: 'cheaper' | 'within' | 'faster' | 'max' | 'info';
   x: number;
 }
 
@@ -55,6 +55,11 @@ export function row(group: string, name: string, figure: number, baselineName: s
       ratio = figure / baseline;
       met = figure <= t.x;
       target = `<= ${t.x} ${unit}`;
+      break;
+    case 'info':
+      ratio = figure / baseline;
+      met = true;
+      target = '(reference, no target)';
       break;
   }
   return { group, name, figure, baselineName, baseline, unit, ratio, target, met, ...(note ? { note } : {}) };
@@ -141,7 +146,7 @@ export function formatTable(rows: Row[]): string {
     `${fmt(r.baseline)} ${r.unit} (${r.baselineName})`,
     `${fmt(r.ratio)}x`,
     r.target,
-    r.met ? 'yes' : 'NO',
+    r.target.startsWith('(') ? '' : r.met ? 'yes' : 'NO',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
