@@ -36,6 +36,9 @@
  *   A sync waiter (lockSync) finding the lock granted to an async waiter of ITS OWN thread (which
  *   cannot run while the thread is blocked) takes the grant for itself (compareExchange -id -> 0);
  *   the async waiter sees its request gone and waits normally again.
+ *   A grant is two steps of the granter (HANDOFF -id, then LOCK = target); whoever takes a grant
+ *   waits for the second step (awaitGrantStore) and never writes LOCK itself, else the granter's
+ *   late store could re-lock a mutex the target had already released.
  *
  * Robustness: if LOCK names a slot that is DEAD, any locker (or a sleeper, woken by the onThreadDeath
  * handler below or at the end of a wait slice) takes the lock over with compareExchange(v -> me) and
@@ -222,12 +225,29 @@ export class Mutex {
     Atomics.notify(i32, lockW);
   }
 
+  /**
+   * We were granted the lock (HANDOFF = -ourId). The granter makes two steps, compareExchange on
+   * HANDOFF then store LOCK = us; we may see the first before the second. Wait for the second
+   * (it is the very next statement of the granter) instead of writing LOCK ourselves: a write of
+   * ours could land before the granter's, we would unlock, and the granter's late store would then
+   * hand the free lock back to us for ever. If the granter died between its two steps, its slot is
+   * DEAD and we take the lock over from it.
+   */
+  private awaitGrantStore(): void {
+    const { i32, lockW } = this;
+    for (;;) {
+      const v = Atomics.load(i32, lockW);
+      if (v !== 0 && ownerOf(v) === this.me) return;
+      if (v !== 0 && this.isDead(ownerOf(v)) && Atomics.compareExchange(i32, lockW, v, this.mine | WAITERS) === v) return;
+    }
+  }
+
   /** A grant (-x) to an async waiter of this thread, which cannot run while this thread blocks: take it. */
   private stealLocalGrant(w: Waiter | null): boolean {
     const x = Atomics.load(this.i32, this.handoffW);
     if (x < 0 && idSlot(-x) === this.me && (w === null || -x !== w.id)) {
       if (Atomics.compareExchange(this.i32, this.handoffW, x, 0) === x) {
-        Atomics.store(this.i32, this.lockW, this.mine | WAITERS);
+        this.awaitGrantStore(); // the grant was for this thread: the granter writes LOCK = us
         return true;
       }
     }
@@ -240,7 +260,7 @@ export class Mutex {
     if (w.id !== 0) {
       const x = Atomics.load(i32, handoffW);
       if (x === -w.id) {
-        Atomics.store(i32, this.lockW, this.mine | WAITERS); // idempotent with the granter's store
+        this.awaitGrantStore();
         Atomics.compareExchange(i32, handoffW, x, 0);
         w.id = 0;
         return 1;
@@ -270,7 +290,7 @@ export class Mutex {
     w.id = 0;
     if (Atomics.compareExchange(this.i32, this.handoffW, id, 0) === id) return;
     if (Atomics.load(this.i32, this.handoffW) === -id) {
-      Atomics.store(this.i32, this.lockW, this.mine | WAITERS);
+      this.awaitGrantStore();
       Atomics.compareExchange(this.i32, this.handoffW, -id, 0);
       this.release();
     }

@@ -77,6 +77,39 @@ describe('Mutex', () => {
     assert.equal(m.debugState().handoff, 0);
   });
 
+  it('handoff stress: starving async waiters get the lock handed over; a granted lock never comes back to its taker', async () => {
+    // Async waiters on main starve against two workers' tight lockSync loops, so the unlockers
+    // keep granting (HANDOFF). A grant is two steps of the granter; a taker that wrote LOCK itself
+    // could see the granter's late store re-lock the mutex after it had unlocked: the worker's
+    // next lockSync then found itself named as owner (ERR_DEADLOCK) and the mutex stayed locked.
+    // More busy threads than cores makes it likely that a granter is preempted between its steps.
+    const w3 = d.spawn(fixture('locks-worker'));
+    await nextMessage(w3, (m) => m.event === 'ready');
+    for (let round = 0; round < 4; round++) {
+      const counter = new Int32Array(new SharedArrayBuffer(8));
+      const m = d.mutex(`handoff-stress-${round}`);
+      const tasks = Array.from({ length: 20 }, async () => {
+        for (let i = 0; i < 100; i++) {
+          await m.withLock(
+            async () => {
+              const v = counter[0]!;
+              await Promise.resolve();
+              counter[0] = v + 1;
+            },
+            { timeoutMs: 10000 }, // a mutex left locked by the race fails here, not at the suite's timeout
+          );
+        }
+      });
+      const workers = [w1, w2, w3].map((w) => call(w, 'hammerSync', { name: `handoff-stress-${round}`, sab: counter.buffer, iters: 2000 }, 30000));
+      const replies = await withTimeout(Promise.all([...workers, ...tasks]), 40000, 'handoff stress');
+      for (const r of replies.slice(0, 3)) assert.equal((r as { error?: string }).error, undefined);
+      assert.equal(counter[0], 20 * 100 + 3 * 2000);
+      assert.equal(m.isLocked(), false);
+      assert.equal(m.debugState().handoff, 0);
+    }
+    await w3.terminate();
+  });
+
   it('tryLock, isLocked, guards: ERR_DOUBLE_UNLOCK, dispose after unlock is a no-op, using works', () => {
     const m = d.mutex('basic');
     const g = m.tryLock();
