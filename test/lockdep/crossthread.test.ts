@@ -10,8 +10,10 @@ import { lockdep } from '../../src/lockdep/index.js';
 
 const fixture = new URL('./fixture-worker.js', import.meta.url);
 
-function start(order: string[], exitHolding = false): Promise<Worker> {
-  const w = new Worker(fixture, { workerData: { order, exitHolding } });
+/** Start the fixture; resolves once it has taken its locks. `exited` is armed before it can exit. */
+function start(order: string[], exitHolding = false): Promise<Worker & { exited: Promise<void> }> {
+  const w = Object.assign(new Worker(fixture, { workerData: { order, exitHolding } }), { exited: Promise.resolve() });
+  w.exited = new Promise((r) => w.once('exit', () => r()));
   return new Promise((resolve, reject) => {
     w.once('message', () => resolve(w));
     w.once('error', reject);
@@ -51,7 +53,7 @@ test('A->B in worker 1 and B->A in worker 2: main sees one circular report namin
 test('a worker that exits holding locks: held-at-exit naming the class', { timeout: 30000 }, async () => {
   lockdep.reset();
   const w = await start(['xt.Held'], true);
-  await new Promise((r) => w.once('exit', r));
+  await w.exited; // armed at start: a worker that exits right after its message is not missed
   const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'held-at-exit'), 10000);
   assert.ok(ok);
   const r = lockdep.reports().find((x) => x.kind === 'held-at-exit')!;
