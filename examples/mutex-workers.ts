@@ -12,6 +12,7 @@ if (isMainThread) {
   const counter = new Int32Array(new SharedArrayBuffer(4));
   const mutex = domain.mutex('counter');
   const workers = [1, 2].map(() => domain.spawn(new URL(import.meta.url), { workerData: { counter: counter.buffer, n: 2000 } }));
+  const exited = Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r)))); // armed before they can exit
   // 20 async tasks on this thread compete with the workers' lockSync()
   await Promise.all(
     Array.from({ length: 20 }, () =>
@@ -26,7 +27,7 @@ if (isMainThread) {
       })(),
     ),
   );
-  await Promise.all(workers.map((w) => new Promise((r) => w.once('exit', r))));
+  await exited;
   console.log(`counter = ${counter[0]} (expected ${2 * 2000 + 20 * 100})`);
 
   // A worker that dies while holding the mutex:
