@@ -53,7 +53,7 @@ import { PercpuRwSem } from '../locks/percpu-rwsem.js';
 import { Revocable } from '../locks/revocable.js';
 import { PRW_HEADER_BYTES, PRW_PERCPU_BYTES, REV_HEADER_BYTES, REV_PERCPU_BYTES } from './layout.js';
 import { isHandoffToken, type HandoffToken } from '../locks/handoff.js';
-import { COMPLETION_HEADER_BYTES, MUTEX_HEADER_BYTES, RWSEM_HEADER_BYTES } from './layout.js';
+import { COMPLETION_HEADER_BYTES, MUTEX_HEADER_BYTES, RWSEM_HEADER_BYTES, RWSEM_PERCPU_BYTES } from './layout.js';
 import { registerAttached, unregisterAttached, type AttachedSlot } from './thread.js';
 
 /** Structured-cloneable: pass it through postMessage or workerData, then Domain.attach(handle). */
@@ -332,7 +332,7 @@ export class Domain {
   /** A write-favoring reader/writer semaphore whose read side can be handed off (SPEC §5). */
   rwsem(name: string, options: LockOptions = {}): RwSem {
     const cls = lockClassOption(options, name);
-    return this.named(Kind.RwSem, name, `class=${cls}`, { headerBytes: RWSEM_HEADER_BYTES, percpuBytes: 0 }, (obj) => new RwSem(this.core, name, cls, obj));
+    return this.named(Kind.RwSem, name, `class=${cls}`, { headerBytes: RWSEM_HEADER_BYTES, percpuBytes: RWSEM_PERCPU_BYTES }, (obj, pcpu) => new RwSem(this.core, name, cls, obj, pcpu));
   }
 
   /** A completion (kernel semantics: complete() releases one waiter, completeAll() all, for good). */

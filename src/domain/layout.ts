@@ -250,6 +250,9 @@ export const MUTEX_HEADER_BYTES = 64; // one cache line; no percpu variables
 export const RWSEM_COUNT = 0; // atomic: readers | RWSEM_WRITER_LOCKED | waiting writers (encoding in rwsem.ts)
 export const RWSEM_OWNER = 1; // atomic: slot+1 of the thread holding it for write, 0 otherwise
 export const RWSEM_HEADER_BYTES = 64;
+// percpu words
+export const RWSEM_PC_READS = 0; // read sides held by this thread (owner-only writes; read by the death handler)
+export const RWSEM_PERCPU_BYTES = 4;
 
 // ---- Completion (locks/completion.ts) -------------------------------------------------------------
 export const COMPLETION_DONE = 0; // atomic: the kernel's x->done; COMPLETION_ALL after completeAll()

@@ -38,9 +38,11 @@
  * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer).
  * `localReads` counts the read sides held by contexts of this thread (handoff moves the count).
  *
- * Owner death: a writer's thread that dies holding the write side releases it through the
- * onThreadDeath handler below (the OWNER word names it). Readers are only counted, not named, so a
- * dead reader's read side stays held (see README, limitations).
+ * Owner death: a thread that dies holding the write side (the OWNER word names it) or read sides
+ * (each thread mirrors how many it holds in its percpu READS word, written only by itself;
+ * handoff moves one from the handing thread's word to the adopting thread's) has them released by
+ * the onThreadDeath handler below, like a robust futex. A read side in transit (handed off, never
+ * adopted) belongs to nobody and stays held.
  *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
@@ -49,7 +51,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, RWSEM_COUNT, RWSEM_OWNER } from '../domain/layout.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
@@ -60,12 +62,19 @@ const WRITER_LOCKED = 1 << 18;
 const WWAIT = 1 << 19;
 const WWAIT_MASK = 0xfff << 19;
 
-onThreadDeath(Kind.RwSem, (core, dead, _name, obj) => {
+onThreadDeath(Kind.RwSem, (core, dead, _name, obj, pcpu) => {
   const i32 = core.i32;
   const h = obj >> 2;
   // The dead thread held the write side: release it for it (like a robust futex's owner-died).
   if (Atomics.compareExchange(i32, h + RWSEM_OWNER, dead + 1, 0) === dead + 1) {
     Atomics.sub(i32, h + RWSEM_COUNT, WRITER_LOCKED);
+    Atomics.notify(i32, h + RWSEM_COUNT);
+  }
+  // ... and its read sides (its percpu READS word: it can no longer change).
+  const w = percpuWord(core.g, dead, pcpu) + RWSEM_PC_READS;
+  const n = Atomics.exchange(i32, w, 0);
+  if (n > 0) {
+    Atomics.sub(i32, h + RWSEM_COUNT, n);
     Atomics.notify(i32, h + RWSEM_COUNT);
   }
 });
@@ -128,6 +137,7 @@ export class WriteGuard extends Guard {
 export class RwSem {
   private readonly i32: Int32Array;
   private readonly countW: number;
+  private readonly myReadsW: number; // this thread's percpu READS word
   private readonly ownerW: number;
   private readonly me: number;
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
@@ -144,8 +154,10 @@ export class RwSem {
     readonly name: string,
     private readonly cls: string,
     obj: number,
+    pcpu: number,
   ) {
     this.i32 = core.i32;
+    this.myReadsW = percpuWord(core.g, core.slot, pcpu) + RWSEM_PC_READS;
     this.countW = (obj >> 2) + RWSEM_COUNT;
     this.ownerW = (obj >> 2) + RWSEM_OWNER;
     this.me = core.slot;
@@ -156,6 +168,12 @@ export class RwSem {
   private whatText: string | undefined;
   private get what(): string {
     return (this.whatText ??= describe('RwSem', this.name));
+  }
+
+  /** Count read sides this thread gains/loses, locally and in its percpu word (for the death handler). */
+  private reads(delta: 1 | -1): void {
+    this.localReads += delta;
+    Atomics.store(this.i32, this.myReadsW, this.localReads);
   }
 
   /** @internal for tests and diagnostics. */
@@ -207,7 +225,7 @@ export class RwSem {
     const v = Atomics.load(this.i32, this.countW);
     if ((v & READER_MASK) === 0) throw notOwnerError(this.what, 'unlock() of a read side that is not held');
     if (ld.on) ld.release(g.ldHeld);
-    this.localReads--;
+    this.reads(-1);
     const n = Atomics.sub(this.i32, this.countW, 1) - 1;
     if ((n & READER_MASK) === 0 && (n & WWAIT_MASK) !== 0) Atomics.notify(this.i32, this.countW);
   }
@@ -230,7 +248,7 @@ export class RwSem {
     Atomics.store(this.i32, this.ownerW, 0);
     Atomics.add(this.i32, this.countW, 1 - WRITER_LOCKED); // one atomic step: writer -> reader
     Atomics.notify(this.i32, this.countW);
-    this.localReads++;
+    this.reads(1);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
     return new ReadGuard(this, h);
   }
@@ -239,7 +257,7 @@ export class RwSem {
   exitReader(g: ReadGuard): HandoffToken {
     const lockdep = ld.on && g.ldHeld ? ld.handoff(g.ldHeld) : null;
     g.ldHeld = null;
-    this.localReads--;
+    this.reads(-1);
     const slot = claimHandoffSlot(this.core, this.what);
     return Object.freeze({ kind: 'quiesce.handoff', objectKind: 'RwSem', name: this.name, class: this.cls, slot, data: 0, lockdep });
   }
@@ -251,7 +269,7 @@ export class RwSem {
       throw new QuiesceError('ERR_BAD_HANDLE', `${this.what}: the handoff token is for ${describe(String(token.objectKind), String(token.name))}`);
     }
     redeemHandoffSlot(this.core, token);
-    this.localReads++;
+    this.reads(1);
     const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
     return new ReadGuard(this, h);
   }
@@ -265,7 +283,7 @@ export class RwSem {
       ld.abandon(h);
       return null;
     }
-    this.localReads++;
+    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -291,7 +309,7 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.localReads++;
+    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -371,7 +389,7 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.localReads++;
+    this.reads(1);
     return new ReadGuard(this, h);
   }
 

@@ -153,6 +153,22 @@ describe('RwSem', () => {
     rw.writeSync({ timeoutMs: 1000 }).unlock();
   });
 
+  it('a worker that dies holding read sides (its own and an adopted one) releases them: a writer gets in', async () => {
+    const w = d.spawn(fixture('locks-worker'));
+    await nextMessage(w, (m) => m.event === 'ready');
+    const rw = d.rwsem('rw-robust-read');
+    await call(w, 'rwRead', { name: 'rw-robust-read', key: 'r1' });
+    const mine = rw.readSync();
+    await call(w, 'adopt', { token: mine.handoff().token, key: 'r2' }); // now held there
+    assert.equal(rw.tryWrite(), null);
+    const writing = rw.write({ timeoutMs: 5000 });
+    await sleep(20);
+    await w.terminate();
+    const g = await withTimeout(writing, 3000, 'writer after the readers died');
+    g.unlock();
+    assert.equal(rw.debugState().readers, 0);
+  });
+
   it('ERR_KIND_MISMATCH for a different class under the same name', () => {
     d.rwsem('cls', { class: 'A' });
     assert.throws(() => d.rwsem('cls', { class: 'B' }), code('ERR_KIND_MISMATCH'));
