@@ -92,6 +92,16 @@ export const ld = {
     engine.sync(cls, wait, instance);
   },
 
+  /**
+   * "I am about to wait for everyone inside `cls`" — the one call every waiting primitive makes
+   * before it waits (completion.wait, ref.drain, revocable.revoke, synchronize, barrier): the wait
+   * context check (mightWait) plus the dependency on `cls` (sync).
+   */
+  waitFor(cls: LockClass, wait: 'sync' | 'async', what: string, instance?: object): void {
+    engine.mightWait(wait, what);
+    engine.sync(cls, wait, instance);
+  },
+
   /** A wait is about to happen ('sync': the thread blocks; 'async': the task awaits). Checks wait context. */
   mightWait(wait: 'sync' | 'async', what: string): void {
     engine.mightWait(wait, what);

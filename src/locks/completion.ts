@@ -21,7 +21,7 @@
  *
  * lockdep: the completion is a pseudo-lock whose class is the completion's. A Signaller holds it as
  * a non-recursive reader ('read') from signaller() until complete()/dispose; wait*() records
- * ld.mightWait and ld.sync(class) before waiting ("I wait for everyone inside the class"). So
+ * ld.waitFor(class) before waiting ("I wait for everyone inside the class"). So
  * "wait on C while holding L" (L -> C) plus "a signaller of C takes L" (C -> L) is a cycle, found
  * the first time both orders are seen, whether or not it ever hangs.
  */
@@ -153,10 +153,7 @@ export class Completion {
 
   private beforeWait(kind: 'sync' | 'async', op: string): void {
     this.core.checkAttached(this.what);
-    if (ld.on) {
-      ld.mightWait(kind, `${this.what}.${op}`);
-      ld.sync(this.lockdepClass, kind, this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, kind, `${this.what}.${op}`, this);
   }
 
   /** Wait for one "done" (or for completeAll), consuming it. */

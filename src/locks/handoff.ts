@@ -16,7 +16,7 @@
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { H_HANDOFF_HINT } from '../domain/layout.js';
-import type { HeldLockToken } from '../lockdep/hooks.js';
+import { ld, type HeldLock, type HeldLockToken } from '../lockdep/hooks.js';
 
 /** Structured-cloneable: postMessage it to another thread, or keep it for another async task. */
 export interface HandoffToken {
@@ -60,4 +60,20 @@ export function redeemHandoffSlot(core: DomainCore, token: HandoffToken): void {
 
 export function isHandoffToken(t: unknown): t is HandoffToken {
   return t !== null && typeof t === 'object' && (t as HandoffToken).kind === 'quiesce.handoff';
+}
+
+/**
+ * handoff(): claim a table word, take the lockdep hold out of this context, and build the token.
+ * The caller then moves its own bookkeeping (the read side itself stays held throughout).
+ */
+export function makeHandoffToken(objectKind: string, name: string, cls: string, held: HeldLock | null, slot: number): HandoffToken {
+  return Object.freeze({ kind: 'quiesce.handoff', objectKind, name, class: cls, slot, data: 0, lockdep: held && ld.on ? ld.handoff(held) : null });
+}
+
+/** adopt: the token must be for this object (ERR_BAD_HANDLE), and not adopted before (ERR_NOT_OWNER). */
+export function takeHandoffToken(core: DomainCore, token: HandoffToken, objectKind: string, name: string, what: string): void {
+  if (!isHandoffToken(token) || token.objectKind !== objectKind || token.name !== name) {
+    throw new QuiesceError('ERR_BAD_HANDLE', `${what}: this handoff token is not for it (it is for ${isHandoffToken(token) ? `${String(token.objectKind)} '${String(token.name)}'` : 'nothing'})`);
+  }
+  redeemHandoffSlot(core, token);
 }

@@ -60,7 +60,7 @@ import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockd
 import { GpEngine } from '../rcu/gp.js';
 import type { Rcu } from '../rcu/rcu.js';
 import { doubleUnlockError, notOwnerError } from './guard.js';
-import { claimHandoffSlot, isHandoffToken, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
+import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 import { GP_IDLE, GP_PASSED, RcuSync } from './rcu-sync.js';
 
 onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj) => {
@@ -334,25 +334,13 @@ export class PercpuRwSem {
    */
   handoffRead(h: HeldLock | null, slot: number): Handoff {
     this.localReads--;
-    const token: HandoffToken = {
-      kind: 'quiesce.handoff',
-      objectKind: 'PercpuRwSem',
-      name: this.name,
-      class: this.cls,
-      slot,
-      data: 0,
-      lockdep: h && ld.on ? ld.handoff(h) : null,
-    };
-    return { token };
+    return { token: makeHandoffToken('PercpuRwSem', this.name, this.cls, h, slot) };
   }
 
   /** Take over a read side handed off by another context or thread (domain.adopt dispatches here). */
   adoptHandoff(token: HandoffToken): PercpuReadGuard {
-    if (!isHandoffToken(token) || token.objectKind !== 'PercpuRwSem' || token.name !== this.name) {
-      throw new QuiesceError('ERR_BAD_HANDLE', `${this.what}: adoptHandoff() needs a token from one of its read guards' handoff()`);
-    }
     this.core.checkAttached(this.what);
-    redeemHandoffSlot(this.core, token);
+    takeHandoffToken(this.core, token, 'PercpuRwSem', this.name, this.what);
     const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
     return this.readGuard(h);
   }

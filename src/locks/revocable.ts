@@ -40,7 +40,7 @@
  * never released: the revoke waits for them until its timeout, and the report says they are dead.
  *
  * lockdep: an Access holds the revocable's class as 'read' (tryAccess is a trylock: wait 'none');
- * revoke*() calls ld.mightWait and ld.sync(class) before waiting, so "revoke under L while an access
+ * revoke*() calls ld.waitFor(class) before waiting, so "revoke under L while an access
  * takes L" is a cycle lockdep reports the first time both orders are seen.
  */
 import { QuiesceError, describe } from '../errors.js';
@@ -50,7 +50,7 @@ import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOption
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import type { Rcu } from '../rcu/rcu.js';
 import { Guard } from './guard.js';
-import { claimHandoffSlot, isHandoffToken, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
+import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 
 const REVOKED = 1 << 30;
 const COUNT = REVOKED - 1;
@@ -180,25 +180,13 @@ export class Revocable {
   handoffAccess(h: HeldLock | null, slot: number): Handoff {
     this.i32[this.myHeld]!--;
     Atomics.add(this.i32, this.transit, 1);
-    const token: HandoffToken = {
-      kind: 'quiesce.handoff',
-      objectKind: 'Revocable',
-      name: this.name,
-      class: this.cls,
-      slot,
-      data: 0,
-      lockdep: h && ld.on ? ld.handoff(h) : null,
-    };
-    return { token };
+    return { token: makeHandoffToken('Revocable', this.name, this.cls, h, slot) };
   }
 
   /** Take over an access handed off by another context or thread (domain.adopt dispatches here). */
   adoptHandoff(token: HandoffToken): Access {
-    if (!isHandoffToken(token) || token.objectKind !== 'Revocable' || token.name !== this.name) {
-      throw new QuiesceError('ERR_BAD_HANDLE', `${this.what}: adoptHandoff() needs a token from one of its accesses' handoff()`);
-    }
     this.core.checkAttached(this.what);
-    redeemHandoffSlot(this.core, token);
+    takeHandoffToken(this.core, token, 'Revocable', this.name, this.what);
     Atomics.sub(this.i32, this.transit, 1);
     this.i32[this.myHeld]!++;
     const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
@@ -247,10 +235,7 @@ export class Revocable {
   async revoke(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
-    if (ld.on) {
-      ld.mightWait('async', `${this.what}.revoke()`);
-      ld.sync(this.lockdepClass, 'async', this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, 'async', `${this.what}.revoke()`, this);
     this.fence();
     if (this.drained()) return;
     if (signal?.aborted) throw abortedError(this.what, 'revoke()', signal);
@@ -265,10 +250,7 @@ export class Revocable {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: revokeSync() while this thread holds an access to it (it could never be released)`);
     }
     if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: revokeSync() inside an RCU read section`);
-    if (ld.on) {
-      ld.mightWait('sync', `${this.what}.revokeSync()`);
-      ld.sync(this.lockdepClass, 'sync', this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, 'sync', `${this.what}.revokeSync()`, this);
     this.fence();
     if (this.drained()) return;
     if (signal?.aborted) throw abortedError(this.what, 'revokeSync()', signal);

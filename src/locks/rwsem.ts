@@ -55,7 +55,7 @@ import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, percpuWord } from '../d
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
-import { claimHandoffSlot, redeemHandoffSlot, type Handoff, type HandoffToken } from './handoff.js';
+import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 
 const READER_MASK = 0x3ffff;
 const WRITER_LOCKED = 1 << 18;
@@ -255,20 +255,16 @@ export class RwSem {
 
   /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
   exitReader(g: ReadGuard): HandoffToken {
-    const lockdep = ld.on && g.ldHeld ? ld.handoff(g.ldHeld) : null;
+    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, claimHandoffSlot(this.core, this.what));
     g.ldHeld = null;
     this.reads(-1);
-    const slot = claimHandoffSlot(this.core, this.what);
-    return Object.freeze({ kind: 'quiesce.handoff', objectKind: 'RwSem', name: this.name, class: this.cls, slot, data: 0, lockdep });
+    return token;
   }
 
   /** Take over a read side handed off by ReadGuard.handoff() (usually via domain.adopt(token)). */
   adoptHandoff(token: HandoffToken): ReadGuard {
     this.core.checkAttached(this.what);
-    if (token.objectKind !== 'RwSem' || token.name !== this.name) {
-      throw new QuiesceError('ERR_BAD_HANDLE', `${this.what}: the handoff token is for ${describe(String(token.objectKind), String(token.name))}`);
-    }
-    redeemHandoffSlot(this.core, token);
+    takeHandoffToken(this.core, token, 'RwSem', this.name, this.what);
     this.reads(1);
     const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
     return new ReadGuard(this, h);

@@ -204,10 +204,7 @@ export class Rcu {
   async synchronize(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('synchronize()');
-    if (ld.on) {
-      ld.mightWait('async', 'rcu.synchronize()');
-      ld.sync(this.lockdepClass, 'async', this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, 'async', 'rcu.synchronize()', this);
     const deadline = new Deadline(timeoutMs);
     const s = this.gp.snap();
     // Let every caller of this turn snapshot before a driver starts: they all share one GP.
@@ -219,10 +216,7 @@ export class Rcu {
   async synchronizeExpedited(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('synchronizeExpedited()');
-    if (ld.on) {
-      ld.mightWait('async', 'rcu.synchronizeExpedited()');
-      ld.sync(this.lockdepClass, 'async', this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, 'async', 'rcu.synchronizeExpedited()', this);
     await this.waitFor(this.gp.snap(), new Deadline(timeoutMs), signal, true, 'synchronizeExpedited()', timeoutMs);
   }
 
@@ -231,10 +225,7 @@ export class Rcu {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('synchronizeSync()');
     if (signal?.aborted) throw abortedError(this.what, 'synchronizeSync()', signal);
-    if (ld.on) {
-      ld.mightWait('sync', 'rcu.synchronizeSync()');
-      ld.sync(this.lockdepClass, 'sync', this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, 'sync', 'rcu.synchronizeSync()', this);
     if (!this.gp.waitSync(this.gp.snap(), new Deadline(timeoutMs))) throw timeoutError(this.what, 'synchronizeSync()', timeoutMs);
   }
 
@@ -258,10 +249,7 @@ export class Rcu {
   async barrier(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('barrier()');
-    if (ld.on) {
-      ld.mightWait('async', 'rcu.barrier()');
-      ld.sync(this.cbClass, 'async', this);
-    }
+    if (ld.on) ld.waitFor(this.cbClass, 'async', 'rcu.barrier()', this);
     const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
     if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);
   }

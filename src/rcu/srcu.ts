@@ -224,10 +224,7 @@ export class Srcu {
 
   private beforeWait(kind: 'sync' | 'async', op: string): void {
     this.core.checkAttached(this.what);
-    if (ld.on) {
-      ld.mightWait(kind, `${this.what}.${op}`);
-      ld.sync(this.lockdepClass, kind, this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, kind, `${this.what}.${op}`, this);
   }
 
   /** Wait until every read section that began before this call has ended. */

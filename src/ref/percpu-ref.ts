@@ -832,10 +832,7 @@ export class PercpuRef {
 
   /** @internal */
   beforeDrain(kind: 'sync' | 'async', op: string): void {
-    if (ld.on) {
-      ld.mightWait(kind, `${this.what}.${op}`);
-      ld.sync(this.lockdepClass, kind, this);
-    }
+    if (ld.on) ld.waitFor(this.lockdepClass, kind, `${this.what}.${op}`, this);
   }
 
   private checkDying(op: string): void {
