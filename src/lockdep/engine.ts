@@ -317,7 +317,19 @@ function releaseEntry(e: Entry, r: ctx.Res): void {
 
 // ---------------------------------------------------------------- the engine object hooks.ts calls
 
+/** Guards dropped while their lock is held (hooks.ts ld.track). */
+const dropped = new FinalizationRegistry<Entry>((e) => {
+  if (e.live && state.enabled) emit(pending('held-at-exit', [e.cls.name], rep.droppedText(rep.threadName, e)), true);
+});
+
 export const engine = {
+  track(owner: object, h: HeldLock): void {
+    // Only holds taken by an async task: those are the ones a task can end with. A synchronous
+    // hold left behind is still reported when its thread exits ('held-at-exit'), and registering
+    // every guard would double the steady-state cost of a lockSync.
+    if ((h as Entry).wait === 'async') dropped.register(owner, h as Entry);
+  },
+
   /** hooks.ts hands over the setter of `ld.on`. */
   bindFlag(fn: (on: boolean) => void): void {
     setFlag = fn;

@@ -107,6 +107,15 @@ export const ld = {
     engine.mightWait(wait, what);
   },
 
+  /**
+   * `owner` (a guard) is the only way to release `h`. If it is garbage-collected while `h` is
+   * still held, the task that held it has ended without releasing it and nothing ever can:
+   * 'held-at-exit', like a thread that exits holding locks (async holds only; see engine.ts).
+   */
+  track(owner: object, h: HeldLock | null): void {
+    if (h) engine.track(owner, h);
+  },
+
   /** Take a held lock out of the current context (read-side handoff). */
   handoff(h: HeldLock): HeldLockToken {
     return engine.handoff(h);

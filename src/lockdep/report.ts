@@ -237,6 +237,16 @@ export function heldAtExitText(who: string, held: Entry[]): string {
   ].join('\n');
 }
 
+export function droppedText(who: string, e: Entry): string {
+  return [
+    banner('WARNING: lock held when its task ended!'),
+    `${who}: the last reference to the guard of`,
+    lockLine(e.cls.name, e.read),
+    'is gone, but the lock was never released: nothing can release it now.',
+    'The task that took it ended (or dropped its guard) without unlock()/release().',
+  ].join('\n');
+}
+
 export function invalidWaitText(who: string, wait: 'sync' | 'async', what: string, why: string, culprits: Entry[], current: string): string {
   return [
     banner('BUG: Invalid wait context'),

@@ -44,6 +44,7 @@ export class Signaller {
     held: HeldLock | null,
   ) {
     this.#held = held;
+    ld.track(this, held);
   }
   private end(): void {
     if (!this.#open) return;

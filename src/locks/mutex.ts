@@ -8,7 +8,8 @@
  *            the owner and the "somebody may sleep" flag live in ONE word, so taking the lock and
  *            naming the owner is a single compareExchange (a thread dying between the two is not a
  *            case). The owner is a THREAD: async tasks of one thread share its slot, and the per-
- *            thread wrapper remembers which guard (which task) holds it (`holder`).
+ *            thread wrapper remembers which guard (which task) holds it (`holder`, by the guard's
+ *            number, not a reference: a guard dropped while held must stay collectable for lockdep).
  *   HANDOFF  0; or id > 0: a starving waiter asks for the lock to be handed to it; or -id: granted.
  *            id = seq << 11 | (slot+1), unique per waiter, so the slot of the target is known.
  *
@@ -110,8 +111,10 @@ export class MutexGuard extends Guard {
     /** True if the previous owner's thread died holding the mutex: the data it guards may be inconsistent. */
     readonly ownerDied: boolean,
     /** @internal */ readonly ldHeld: HeldLock | null,
+    /** @internal this thread's number for the guard (Mutex.holder) */ readonly id: number,
   ) {
     super();
+    if (ldHeld !== null) ld.track(this, ldHeld);
   }
   protected get what(): string {
     return describe('Mutex', this.mutex.name);
@@ -132,7 +135,8 @@ export class Mutex {
   private readonly mine: number; // enc(me)
   private seq = 0;
   /** The guard (task) of this thread that owns the mutex, if this thread owns it. */
-  private holder: MutexGuard | null = null;
+  private holder = 0;
+  private guards = 0;
   readonly lockdepClass: LockClass;
   /** lockdep acquire options, built once (no allocation per acquisition). */
   private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
@@ -304,19 +308,19 @@ export class Mutex {
   }
 
   private own(got: Got, h: HeldLock | null): MutexGuard {
-    const g = new MutexGuard(this, got === 2, h);
-    this.holder = g;
+    const g = new MutexGuard(this, got === 2, h, ++this.guards);
+    this.holder = g.id;
     return g;
   }
 
   /** @internal MutexGuard.unlock(). */
   unlockGuard(g: MutexGuard): void {
     const v = Atomics.load(this.i32, this.lockW);
-    if (this.holder !== g || v === 0 || ownerOf(v) !== this.me) {
+    if (this.holder !== g.id || v === 0 || ownerOf(v) !== this.me) {
       throw notOwnerError(this.what, 'unlock() by a guard that does not hold it (the lock was taken over)');
     }
     if (this.ld.on) ld.release(g.ldHeld);
-    this.holder = null;
+    this.holder = 0;
     this.release();
   }
 
@@ -414,7 +418,7 @@ export class Mutex {
     if (v === 0 || ownerOf(v) !== this.me) return;
     const x = Atomics.load(this.i32, this.handoffW);
     if (x < 0 && idSlot(-x) === this.me) return; // granted to an async waiter here: stealLocalGrant takes it
-    const who = this.holder ? 'this thread already holds it (a suspended async task or an earlier lockSync)' : 'this thread already holds it';
+    const who = this.holder !== 0 ? 'this thread already holds it (a suspended async task or an earlier lockSync)' : 'this thread already holds it';
     throw new QuiesceError('ERR_DEADLOCK', `${this.what}: lockSync() would wait forever: ${who}`);
   }
 

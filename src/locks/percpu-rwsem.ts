@@ -104,7 +104,9 @@ export class PercpuReadGuard {
   constructor(
     private readonly sem: PercpuRwSem,
     private readonly h: HeldLock | null,
-  ) {}
+  ) {
+    if (h !== null) ld.track(this, h);
+  }
   get held(): boolean {
     return this.state === HELD;
   }
@@ -139,7 +141,9 @@ export class PercpuWriteGuard {
   constructor(
     private readonly sem: PercpuRwSem,
     private readonly h: HeldLock | null,
-  ) {}
+  ) {
+    if (h !== null) ld.track(this, h);
+  }
   get held(): boolean {
     return this.state === HELD;
   }

@@ -72,6 +72,7 @@ export class Access extends Guard {
     private readonly h: HeldLock | null,
   ) {
     super();
+    if (h !== null) ld.track(this, h);
   }
   protected get what(): string {
     return describe('Revocable', this.rev.name);

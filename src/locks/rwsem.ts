@@ -89,6 +89,7 @@ export class ReadGuard extends Guard {
     /** @internal */ public ldHeld: HeldLock | null,
   ) {
     super();
+    if (ldHeld !== null) ld.track(this, ldHeld);
   }
   protected get what(): string {
     return describe('RwSem', this.sem.name);
@@ -117,6 +118,7 @@ export class WriteGuard extends Guard {
     /** @internal */ readonly ldHeld: HeldLock | null,
   ) {
     super();
+    if (ldHeld !== null) ld.track(this, ldHeld);
   }
   protected get what(): string {
     return describe('RwSem', this.sem.name);

@@ -196,6 +196,7 @@ export class RefGuard extends Guard {
     private readonly h: HeldLock | null,
   ) {
     super();
+    if (h !== null) ld.track(this, h);
   }
   protected get what(): string {
     return describe('PercpuRef', this.ref.name);

@@ -3,9 +3,15 @@
  * (Completion, PercpuRef drain, Revocable revoke, RCU synchronize), and the actions.
  */
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterEach, describe, it } from 'node:test';
 import { Domain, lockdep, QuiesceError, type LockdepReport } from '../../src/index.js';
 import { fixture, nextMessage, sleep } from '../helpers.js';
+
+// A real GC, to see a dropped guard finalised (the flag is set at run time: no runner options).
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
 
 const circular = (): LockdepReport[] => lockdep.reports().filter((r) => r.kind === 'circular');
 const sameSet = (a: string[], b: string[]): boolean => a.length === b.length && [...a].sort().join() === [...b].sort().join();
@@ -162,6 +168,24 @@ describe('lockdep with quiesce primitives', () => {
     }
     const printed = lines.join('').split('possible circular locking dependency detected').length - 1;
     assert.equal(printed, 1);
+  });
+
+  it("a task that ends holding a lock (its guard dropped, never unlocked) is 'held-at-exit'", async () => {
+    lockdep.enable({ action: 'collect' });
+    const d = Domain.create({ name: 'ld-task-exit', maxThreads: 2 });
+    const m = d.mutex('leaked_by_task');
+    const ok = d.mutex('released_by_task');
+    await (async () => {
+      await m.lock(); // the guard is dropped here: nothing can unlock it any more
+      (await ok.lock()).unlock();
+    })();
+    const r = await eventually(() => {
+      gc();
+      return lockdep.reports().find((x) => x.kind === 'held-at-exit');
+    }, 5000);
+    assert.deepEqual(r.classes, ['leaked_by_task']);
+    assert.match(r.text, /lock held when its task ended/);
+    assert.equal(lockdep.reports().length, 1, 'the released one is not reported');
   });
 
   it('assertHeld / assertNotHeld work on primitives', () => {
