@@ -383,8 +383,17 @@ export class PercpuRef {
       i32[this.pc] -= n;
       return;
     }
-    this.countSub(n, 'put');
+    // Attribution first: a put that releases the ref wakes the creator's onRelease (and any
+    // drainer) on another thread, which must not see this thread still "holding" what it put.
+    // The release's Atomics RMW on RELEASES follows this plain store in program order, so the
+    // woken thread's Atomics load of RELEASES makes it visible.
     i32[this.at] -= n;
+    try {
+      this.countSub(n, 'put');
+    } catch (e) {
+      i32[this.at] += n; // underflow: nothing was put
+      throw e;
+    }
   }
 
   /** COUNT -= n with the underflow check before the write; signals a release at zero. */
