@@ -850,6 +850,23 @@ export class PercpuRef {
     if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op} on a ref that was not killed (it would never be released)`);
   }
 
+  /** Released since RELEASES read r0 (or released now)? */
+  private releasedSince(r0: number): boolean {
+    return Atomics.load(this.i32, this.h + PR_RELEASES) !== r0 || this.isReleased();
+  }
+
+  /**
+   * One look at a dying ref for a drain (both forms): released, a switch still in flight (the
+   * caller finishes it its own way), or keep waiting. Exit and resurrection end the drain.
+   */
+  private drainStep(r0: number, op: string): 'released' | 'switching' | 'wait' {
+    if (this.releasedSince(r0)) return 'released';
+    const m = Atomics.load(this.i32, this.mode);
+    if (m & PR_M_EXITED) throw this.useAfterExit(op);
+    if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op}: the ref was resurrected before it was released`);
+    return m & PR_M_SWITCHING ? 'switching' : 'wait';
+  }
+
   /** @internal wait for the release; assumes dying. */
   async drainWait(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
     const i32 = this.i32;
@@ -868,16 +885,14 @@ export class PercpuRef {
     try {
       for (;;) {
         const ev = Atomics.load(i32, this.h + PR_EVENTS);
-        if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
-        const m = Atomics.load(i32, this.mode);
-        if (m & PR_M_EXITED) throw this.useAfterExit(op);
-        if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op}: the ref was resurrected before it was released`);
-        if (m & PR_M_SWITCHING) {
+        const st = this.drainStep(r0, op);
+        if (st === 'released') break;
+        if (st === 'switching') {
           err ??= await this.switchesDone(deadline, signal, op, timeoutMs);
           continue;
         }
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
-          if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+          if (this.releasedSince(r0)) break;
           throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
         }
       }
@@ -928,16 +943,14 @@ export class PercpuRef {
     const i32 = this.i32;
     for (;;) {
       const ev = Atomics.load(i32, this.h + PR_EVENTS);
-      if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
-      const m = Atomics.load(i32, this.mode);
-      if (m & PR_M_EXITED) throw this.useAfterExit(op);
-      if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op}: the ref was resurrected before it was released`);
-      if (m & PR_M_SWITCHING) {
+      const st = this.drainStep(r0, op);
+      if (st === 'released') break;
+      if (st === 'switching') {
         err ??= this.switchesDoneSync(deadline, op, timeoutMs);
         continue;
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {
-        if (Atomics.load(i32, this.h + PR_RELEASES) !== r0 || this.isReleased()) break;
+        if (this.releasedSince(r0)) break;
         throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
       }
       if (signal?.aborted) throw this.drainError('ERR_ABORTED', op, timeoutMs, signal);
