@@ -123,7 +123,7 @@ function checkHandle(h: unknown): DomainHandle {
 export class Domain {
   /** @internal */ readonly core: DomainCore;
   readonly handle: DomainHandle;
-  private readonly objects = new Map<string, { kind: Kind; obj: unknown }>();
+  private readonly objects = new Map<string, { kind: Kind; optsHash: number; obj: unknown }>();
   private rcuInstance: Rcu | undefined;
   private attachedSlot: AttachedSlot | undefined;
 
@@ -272,15 +272,17 @@ export class Domain {
 
   /** @internal get-or-create a named object of `kind` and wrap it for this thread. */
   named<T>(kind: Kind, name: string, canonicalOptions: string, layout: Layout, wrap: (obj: number, pcpu: number, created: boolean) => T): T {
-    const kindName = KIND_NAMES[kind]!;
-    if (typeof name !== 'string' || name.length === 0) throw new QuiesceError('ERR_INVALID_ARG', `Domain '${this.name}': a ${kindName} needs a non-empty string name`);
-    this.core.checkAttached(`${kindName} '${name}'`);
-    const cached = this.objects.get(name);
+    if (typeof name !== 'string' || name.length === 0) throw new QuiesceError('ERR_INVALID_ARG', `Domain '${this.name}': a ${KIND_NAMES[kind]} needs a non-empty string name`);
+    if (!this.core.attached) this.core.checkAttached(`${KIND_NAMES[kind]} '${name}'`);
     const optsHash = hashString(canonicalOptions);
-    const e = this.core.registry.getOrCreate(kind, name, optsHash, layout); // checks kind + options every call
+    const cached = this.objects.get(name);
+    // This thread's wrapper already agrees with the shared entry: no registry probe (it decodes
+    // names out of shared memory). Any disagreement goes to the registry, which says what differs.
+    if (cached && cached.kind === kind && cached.optsHash === optsHash) return cached.obj as T;
+    const e = this.core.registry.getOrCreate(kind, name, optsHash, layout); // throws ERR_KIND_MISMATCH
     if (cached) return cached.obj as T;
     const obj = wrap(e.obj, e.pcpu, e.created);
-    this.objects.set(name, { kind, obj });
+    this.objects.set(name, { kind, optsHash, obj });
     return obj;
   }
 
