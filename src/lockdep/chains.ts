@@ -14,7 +14,27 @@
  * key|HIT_BIT at 2i and key2 at 2i+1, 0 = empty; doubled when half full), so a steady-state lookup
  * is a few array reads. `chainStats.validations` counts the misses the engine then validates (the
  * slow path): it stays flat while every chain is cached (test/lockdep/chains.test.ts).
+ *
+ * The memo in front of it (ChainMemo, one per class): the last chain a class was pushed onto
+ * that was already cached. Steady-state code takes each class in the same place every time (A
+ * then B then C), so "B on top of the chain ending in A" is answered by three compares, without the
+ * two hash mixes and the table probe. The memo is written only once its chain is in the cache,
+ * so a memo hit is a cache hit; both are forgotten together (lockdep.reset()). A class taken in
+ * several places just misses the memo and goes to the table.
  */
+
+/**
+ * Per-class memo (stored on the class object, classes.ts). memoFrom/memoFrom2: the key of the chain
+ * the class was pushed onto (-1: none); memoRT: (read << 1) | trylock of that push; memoKey/memoKey2:
+ * the resulting chain key, which is in the cache.
+ */
+export interface ChainMemo {
+  memoFrom: number;
+  memoFrom2: number;
+  memoRT: number;
+  memoKey: number;
+  memoKey2: number;
+}
 
 export const CHAIN_ROOT = 0;
 export const CHAIN_ROOT2 = 0x5bd1e995 & 0x3fffffff;

@@ -9,12 +9,14 @@
  * Invariants:
  *  - intern(name) always returns the same object for the same name; ids are small, dense, never
  *    reused (they feed the chain-key hash, chains.ts).
- *  - reset() forgets edges and usage but keeps the objects: primitives hold references to them.
+ *  - reset() forgets edges, usage and the chain memo but keeps the objects: primitives hold
+ *    references to them.
  */
 import type { LockClass } from './hooks.js';
 import type { Edge } from './graph.js';
+import type { ChainMemo } from './chains.js';
 
-export interface Cls extends LockClass {
+export interface Cls extends LockClass, ChainMemo {
   readonly name: string;
   readonly id: number;
   /** USAGE_* bits (usage.ts). */
@@ -32,7 +34,7 @@ const byName = new Map<string, Cls>();
 export function intern(name: string): Cls {
   let c = byName.get(name);
   if (c === undefined) {
-    c = { name, id: byName.size + 1, usage: 0, usageSite: ['', '', ''], after: new Map(), before: new Map() };
+    c = { name, id: byName.size + 1, usage: 0, usageSite: ['', '', ''], after: new Map(), before: new Map(), memoFrom: -1, memoFrom2: -1, memoRT: -1, memoKey: 0, memoKey2: 0 };
     byName.set(name, c);
   }
   return c;
@@ -52,5 +54,6 @@ export function resetClasses(): void {
     c.usageSite = ['', '', ''];
     c.after.clear();
     c.before.clear();
+    c.memoFrom = -1; // the chain cache is reset with the classes: forget the memo too
   }
 }

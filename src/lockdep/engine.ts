@@ -7,8 +7,8 @@
  *   2. trylock: no validation, no edge to N (it cannot wait, so it cannot deadlock); it is pushed, so
  *      locks taken under it get edges from it.
  *   3. K cached: nothing to validate. This is the steady state and doAcquire's fast path: one
- *      resource lookup (context.ts), two 30-bit hash mixes, one probe of the chain table, one
- *      allocation (the Entry, which is its own stack node and stores K so it is never recomputed),
+ *      resource lookup (context.ts), N's chain memo (three compares; on a memo miss two 30-bit hash
+ *      mixes and one probe of the chain table), one allocation (the Entry, which is its own stack node and stores K so it is never recomputed),
  *      no closures, no stack capture. Everything else (steps 4-6, edges, usage bits, reports) is
  *      slowCheck(), entered only on a miss or when a class gains a usage bit; chainStats.validations
  *      counts the misses. The held stack's top comes from current() without a walk when nothing
@@ -211,16 +211,36 @@ function slowCheck(top: Node | null, cls: Cls, read: 0 | 1 | 2, trylock: boolean
 /**
  * acquire: chain key of "current stack + cls" (computed once, stored in the new entry), cache
  * lookup, and only on a miss (or a new usage bit) the slow path. Steady state: one resource lookup,
- * two hash mixes, a table probe, one allocation (the Entry, which is also its stack node).
+ * the class's chain memo (three compares; else two hash mixes and a table probe), one allocation
+ * (the Entry, which is also its stack node).
  */
 function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
   const read = readOf(mode);
   const r = ctx.resource();
   const top = ctx.current(r);
-  const key = chainExtend(top === null ? CHAIN_ROOT : top.key, cls.id, read, trylock);
-  const key2 = chainExtend2(top === null ? CHAIN_ROOT2 : top.key2, cls.id, read, trylock);
-  if ((!trylock && !chainSeen(key, key2)) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) {
-    slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
+  const from = top === null ? CHAIN_ROOT : top.key;
+  const from2 = top === null ? CHAIN_ROOT2 : top.key2;
+  const rt = (read << 1) | (trylock ? 1 : 0);
+  let key: number;
+  let key2: number;
+  if (cls.memoFrom === from && cls.memoFrom2 === from2 && cls.memoRT === rt) {
+    // memo hit (chains.ts): this chain is cached; only a new usage bit needs the slow path
+    key = cls.memoKey;
+    key2 = cls.memoKey2;
+    if (usageBit !== 0 && (cls.usage & usageBit) === 0) slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
+  } else {
+    key = chainExtend(from, cls.id, read, trylock);
+    key2 = chainExtend2(from2, cls.id, read, trylock);
+    if ((!trylock && !chainSeen(key, key2)) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) {
+      slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
+    }
+    if (trylock || chainSeen(key, key2)) {
+      cls.memoFrom = from;
+      cls.memoFrom2 = from2;
+      cls.memoRT = rt;
+      cls.memoKey = key;
+      cls.memoKey2 = key2;
+    }
   }
   const e = ctx.newEntry(cls, mode, read, trylock, wait, instance, rcu, top, key, key2, ctx.lastExecId);
   ctx.hold(r, e, attach);
@@ -323,11 +343,9 @@ const dropped = new FinalizationRegistry<Entry>((e) => {
 });
 
 export const engine = {
+  /** An async hold (hooks.ts filters): report it if its guard is collected while still held. */
   track(owner: object, h: HeldLock): void {
-    // Only holds taken by an async task: those are the ones a task can end with. A synchronous
-    // hold left behind is still reported when its thread exits ('held-at-exit'), and registering
-    // every guard would double the steady-state cost of a lockSync.
-    if ((h as Entry).wait === 'async') dropped.register(owner, h as Entry);
+    dropped.register(owner, h as Entry);
   },
 
   /** hooks.ts hands over the setter of `ld.on`. */

@@ -36,6 +36,8 @@ export interface LockClass {
 export interface HeldLock {
   readonly cls: LockClass;
   readonly mode: LockMode;
+  /** How the acquirer waited (AcquireOptions.wait). */
+  readonly wait: WaitKind;
 }
 
 export interface AcquireOptions {
@@ -113,7 +115,10 @@ export const ld = {
    * 'held-at-exit', like a thread that exits holding locks (async holds only; see engine.ts).
    */
   track(owner: object, h: HeldLock | null): void {
-    if (h) engine.track(owner, h);
+    // Only holds taken by an async task: a task can end with those. A synchronous hold left behind
+    // is still reported when its thread exits, and registering every guard with the
+    // FinalizationRegistry would double the steady-state cost of a lockSync.
+    if (h !== null && h.wait === 'async') engine.track(owner, h);
   },
 
   /** Take a held lock out of the current context (read-side handoff). */

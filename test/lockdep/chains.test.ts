@@ -96,3 +96,34 @@ test('the cache table: many distinct keys survive growth, colliding first hashes
   lockdep.reset();
   assert.equal(chainSeen(7919, 1), false, 'reset forgets every chain');
 });
+
+test('the per-class memo: a class taken in two places validates both, and reset forgets it', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const [P, Q, M] = ['memo.P', 'memo.Q', 'memo.M'].map((n) => lockdep.lockClass(n)) as [LockClass, LockClass, LockClass];
+  const under = (outer: LockClass): void => {
+    lockdep.acquire(outer);
+    lockdep.acquire(M);
+    lockdep.release(M);
+    lockdep.release(outer);
+  };
+  under(P); // P, P+M
+  const v = chainStats.validations;
+  under(P);
+  assert.equal(chainStats.validations, v, 'P+M again: served (memo)');
+  under(Q); // Q, Q+M: M's memo says "on top of P", so Q+M must not be taken for cached
+  assert.equal(chainStats.validations, v + 2, 'Q and Q+M are new chains');
+  under(P);
+  under(Q);
+  assert.equal(chainStats.validations, v + 2, 'alternating places: both served from the table');
+  // M then P closes a cycle with the edge P -> M that the memoized chain recorded
+  lockdep.acquire(M);
+  lockdep.acquire(P);
+  lockdep.release(P);
+  lockdep.release(M);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular']);
+  lockdep.reset();
+  under(P);
+  assert.equal(chainStats.validations, 2, 'after reset the memo does not vouch for P+M: validated again');
+  lockdep.disable();
+});
