@@ -3,11 +3,12 @@
  * seen (served from the chain-key cache), with real quiesce mutexes.
  *  - 3 nested Mutex lockSync()/unlock(), lockdep on vs off: target at most 2x;
  *  - the same with async lock()/unlock(): target at most 2x;
- *  - the floor of the async row: the same loop with lockdep off but an empty async_hooks init hook
- *    installed (what any per-task context tracking costs on Node 20), for reference.
+ *  - the floor of the async row: the same loop with lockdep off but empty V8 promise hooks (init,
+ *    before, after) installed, which is how lockdep follows async tasks (lockdep/context.ts): what
+ *    any per-task context tracking costs on Node 20, for reference.
  * lockdep is switched on for the figure's rounds and off for the baseline's, alternating.
  */
-import { createHook } from 'node:async_hooks';
+import { promiseHooks } from 'node:v8';
 import { Domain, lockdep } from '../src/index.js';
 import { consume, measureAsyncLoopPair, measurePair, row, type Row } from './harness.js';
 
@@ -60,12 +61,11 @@ export async function benchLockdep(): Promise<Row[]> {
     nestedAsync,
     5_000,
   );
-  const hook = createHook({ init() {} });
   const r3 = await measureAsyncLoopPair(
     async (n) => {
-      hook.enable();
+      const stop = promiseHooks.createHook({ init() {}, before() {}, after() {} }) as () => void;
       await nestedAsync(n);
-      hook.disable();
+      stop();
     },
     nestedAsync,
     5_000,
@@ -76,6 +76,6 @@ export async function benchLockdep(): Promise<Row[]> {
   return [
     row('lockdep', '3 nested Mutex lockSync/unlock, lockdep on', r1.figure, 'lockdep off', r1.baseline, 'ns', { kind: 'within', x: 2 }),
     row('lockdep', '3 nested Mutex await lock()/unlock, lockdep on', r2.figure, 'lockdep off', r2.baseline, 'ns', { kind: 'within', x: 2 }),
-    row('lockdep', '(floor) same async loop, empty async_hooks init hook', r3.figure, 'no hook', r3.baseline, 'ns', { kind: 'info', x: 0 }, 'the cost of any per-task context tracking on Node 20'),
+    row('lockdep', '(floor) same async loop, empty V8 promise hooks', r3.figure, 'no hooks', r3.baseline, 'ns', { kind: 'info', x: 0 }, 'the cost of any per-task context tracking on Node 20'),
   ];
 }

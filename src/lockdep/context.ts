@@ -3,24 +3,39 @@
  *
  * Representation. A context's held locks are a persistent (immutable) linked stack of Nodes
  * {parent, entry, key}; `key` is the chain key of the stack (chains.ts). The current stack is a
- * property of the current async resource, exactly the mechanism Node 20's AsyncLocalStorage uses
- * (executionAsyncResource() + an init hook that copies the property to every new resource), so a
- * task's continuations and every child it starts (fan-out: Promise.all, setTimeout, ...) inherit the
- * stack as it was when they were created, and what a child pushes later is its own.
+ * property (kCtx) of the current CONTEXT OBJECT:
+ *   - inside a promise reaction (an `await` continuation, a .then callback): the promise whose
+ *     reaction runs, as V8's promise hooks report it (`before`/`after`; node:v8 promiseHooks);
+ *   - otherwise (a timer, I/O or message callback, the main script): the current async resource,
+ *     executionAsyncResource(), which Node tracks for those without any hook installed.
+ * Every promise created while its creator's stack is non-empty gets that stack (V8's `init` hook),
+ * so a task's continuations and every child it starts (fan-out: Promise.all, async calls) inherit
+ * the stack as it was when they were created, and what a child pushes later is its own.
+ * A timer or I/O callback starts with an empty stack (no hook sees those resources created).
  *
- * Why not AsyncLocalStorage itself (Node 20 experiment, test/lockdep/contexts.test.ts):
+ * Why V8's promise hooks and not async_hooks (which is what AsyncLocalStorage uses on Node 20): an
+ * async_hooks hook makes Node give EVERY promise an async id, a resource wrapper and a JS call per
+ * init/before/after; that alone doubles the cost of an `await lock()` loop (bench/lockdep.ts prints
+ * it as the reference row). V8's hooks are one JS call per event with the promise itself: about a
+ * third of that. The price is the timer/I-O inheritance above: a callback scheduled under a lock is
+ * not "inside" it, which is also what the kernel says of a work item queued under a lock.
+ *
+ * Why not AsyncLocalStorage either (Node 20 experiment, test/lockdep/contexts.test.ts):
  *     async function t() { const g = await m.lock(); await Promise.all([c1(), c2()]); g.unlock(); }
  * m.lock() is an async function that announces the acquisition synchronously, before its first
- * await, i.e. while the CALLER's resource is current. enterWith() there would put the lock into the
- * caller's resource: in c1's synchronous prefix that is t's resource, so c2 and t would "hold" c1's
- * lock. What V8 does tell us: the async function's result promise is created (init hook) just before
- * its body runs, and the promise an `await` (or .then) creates on it has that promise as trigger.
- * So an acquisition with wait:'async' is attached to a CARRIER: the last promise created in the
- * current resource (lock()'s own result promise); the init hook gives every resource triggered by a
- * carrier the stack "caller's stack + this lock". The awaiting task holds it; its siblings and its
- * parent do not. ALS cannot express "give resource X a store other than the current one", hence
- * this ~40-line version of it. Synchronous acquisitions (lockSync, trylock, annotations, adopt) push
- * onto the current resource, like enterWith.
+ * await, i.e. while the CALLER's context is current. enterWith() there would put the lock into the
+ * caller's context: in c1's synchronous prefix that is t's, so c2 and t would "hold" c1's lock.
+ * What V8 does tell us: the async function's result promise is created (init hook) just before its
+ * body runs, and the promise an `await` (or .then) creates on it has that promise as parent. So an
+ * acquisition with wait:'async' is attached to a CARRIER: the last promise created in the current
+ * turn (lock()'s own result promise); the init hook gives every promise whose parent is a carrier
+ * the stack "caller's stack + this lock". The awaiting task holds it; its siblings and its parent
+ * do not. Synchronous acquisitions (lockSync, trylock, annotations, adopt) push onto the current
+ * context, like enterWith.
+ *
+ * Turns (stamp()): an entry records the turn it was taken in, to tell a hold released in a later
+ * turn (held across an await). A reaction's stamp is a fresh negative number per `before` hook
+ * (-2, -3, ...); outside reactions it is executionAsyncId() (>= 0); -1 marks an adopted entry.
  *
  * Entries are shared objects with a `live` flag: release by a guard from ANY context just clears it
  * (and drops it from the thread's live-entry array); stacks that still mention it skip it and are
@@ -30,18 +45,18 @@
  * push (`entry === this`, `parent`, `key`, `key2`), so a synchronous acquisition allocates one object
  * and computes its chain key once (the engine looks that key up in the chain cache, then stores it
  * here). Separate Node objects exist only when current() compacts a stack with released entries in it.
- * The current resource is looked up through resource(): executionAsyncId() (a typed-array read) is
- * compared with the id of the last lookup, and executionAsyncResource() is called only when it
- * differs. Sound because async ids are never reused and each id belongs to exactly one resource
- * (id 0, "no context", is never cached); the id read is kept (lastExecId) for the entry's execId.
+ * The context object is found by resource(): inside a reaction it is a module variable set by the
+ * `before` hook; outside, executionAsyncId() (a typed-array read) is compared with the id of the
+ * last lookup and executionAsyncResource() is called only when it differs. Sound because async ids
+ * are never reused and each belongs to exactly one resource (id 0, "no context", is never cached).
  *
  * O(1) current() and release (the epoch). `epoch` counts releases that may leave a dead entry inside
  * some stack. A node's `verified` is the epoch at which its whole stack was last seen live, so
  * current() returns a top with verified === epoch without walking (else it walks once: all live ->
  * re-stamp, some dead -> compact). A node is `shared` once it may be reachable from a stack other
- * than the one it was pushed onto: the init hook marks every node it copies to a new resource,
+ * than the one it was pushed onto: the init hook marks every node it copies to a new promise,
  * hold() marks a carrier and its parent, and popping a shared top marks the new top (reachable
- * through it). Fast pop: releasing entry e when e is itself the releasing resource's top and not
+ * through it). Fast pop: releasing entry e when e is itself the releasing context's top and not
  * shared just sets the top to e.parent and does NOT bump the epoch: no node anywhere leads to e
  * (nothing above it in its own stack, no other stack reaches it), so no verified stack gains a dead
  * entry. Every other release (another context's lock, a shared top, an out-of-order unlock,
@@ -52,18 +67,20 @@
  * release. Carriers are always shared: async releases bump the epoch and the next current() walks
  * (stacks are short).
  *
- * Carriers are found by the init hook in a 64-slot direct-mapped table indexed by asyncId (ids are
- * consecutive, so the few carriers alive at once rarely collide; collisions go to a Map), and the
- * lookup is skipped while no carrier exists: no Map churn per async acquisition.
+ * A carrier promise P stores its entry in P[kCtx] itself, with entry.carrier === P; the init hook
+ * recognises a carrier parent by that identity (no table), and skips the test while no carrier is
+ * live (carrierCount).
  *
  * Invariants: every live entry is in the live array exactly once, at live[e.slot]; a node's key equals the chain
  * key of its entries when they are all live; an Entry's parent/key/key2 never change after its push
  * (compaction builds new Nodes instead); verified === epoch implies every entry of the node's stack
- * is live; a node reachable from two resources' stacks is shared (or lies under a shared node that is
- * still on both); carrierCount counts entries with carrier >= 0, each in the slot table or the Map;
- * asyncHeld counts live entries taken with wait:'async', rcuHeld those that opened an RCU section.
+ * is live; a node reachable from two contexts' stacks is shared (or lies under a shared node that is
+ * still on both); carrierCount counts entries whose carrier is non-null (each is live, and its
+ * carrier's kCtx is the entry); asyncHeld counts live entries taken with wait:'async', rcuHeld
+ * those that opened an RCU section.
  */
-import { createHook, executionAsyncId, executionAsyncResource, type AsyncHook } from 'node:async_hooks';
+import { executionAsyncId, executionAsyncResource } from 'node:async_hooks';
+import { promiseHooks } from 'node:v8';
 import type { HeldLock, LockMode, WaitKind } from './hooks.js';
 import type { Cls } from './classes.js';
 import { CHAIN_ROOT, CHAIN_ROOT2, chainExtend, chainExtend2 } from './chains.js';
@@ -97,10 +114,12 @@ export interface Entry extends HeldLock, Node {
   readonly rcu: boolean;
   /** False once released (or abandoned / handed off). */
   live: boolean;
-  /** executionAsyncId() at acquisition (a release elsewhere = held across an event-loop turn); -1: adopted. */
+  /** stamp() at acquisition (a release in another turn = held across an await); -1: adopted. */
   execId: number;
-  /** Carrier promise asyncId, or -1. */
-  carrier: number;
+  /** The carrier promise (wait:'async': whoever awaits it holds this entry), or null. */
+  carrier: object | null;
+  /** The guard that alone can release this async hold, until engine.ts's sweep registers it. */
+  owner: object | null;
   /** Index in the thread's live-entry array while live. */
   slot: number;
 }
@@ -126,7 +145,8 @@ export function newEntry(cls: Cls, mode: LockMode, read: 0 | 1 | 2, trylock: boo
     rcu,
     live: true,
     execId,
-    carrier: -1,
+    carrier: null,
+    owner: null,
     slot: -1,
   };
   e.entry = e;
@@ -136,20 +156,18 @@ export function newEntry(cls: Cls, mode: LockMode, read: 0 | 1 | 2, trylock: boo
 const kCtx = Symbol('quiesce.lockdep.held');
 export type Res = { [kCtx]?: Node | null };
 
-let hook: AsyncHook | null = null;
+/** Uninstalls the V8 promise hooks; null while lockdep is disabled (then no hook at all). */
+let stopHooks: (() => void) | null = null;
 
 /*
- * Carriers by promise asyncId: a direct-mapped table (slot = id & CARRIER_MASK; async ids are
- * consecutive, so the few carriers alive at once rarely collide), colliding ones in a Map.
- * carrierCount = entries with carrier >= 0, so the init hook skips the lookup when there are none.
+ * Carriers: an entry e with e.carrier === P is stored in P[kCtx]. carrierCount = entries with a
+ * carrier, so the init hook skips the parent test when there are none. lastPromise is the newest
+ * promise created in turn lastPromiseStamp; pendingNode waits for the next promise of pendingStamp.
  */
-const CARRIER_MASK = 63;
-const carrierSlot: (Entry | null)[] = new Array<Entry | null>(CARRIER_MASK + 1).fill(null);
-const carrierMore = new Map<number, Entry>();
 let carrierCount = 0;
-let lastPromiseId = -1;
-let lastPromiseExec = -1;
-let pendingExec = -1;
+let lastPromise: object | null = null;
+let lastPromiseStamp = 0;
+let pendingStamp = 0;
 let pendingNode: Entry | null = null;
 
 /*
@@ -170,11 +188,19 @@ let epoch = 0;
 
 let cachedId = -1;
 let cachedRes: Res = {};
-/** executionAsyncId() as read by the last resource() call (the engine stamps entries with it). */
+/** The promise whose reaction is running (V8 `before` .. `after`), or null. */
+let curP: Res | null = null;
+/** stamp() while curP is set: a fresh negative number per reaction. */
+let curStamp = -1;
+/** stamp() as read by the last resource() call (the engine stamps entries with it). */
 export let lastExecId = 0;
 
-/** The current async resource (the context whose stack is `resource()[kCtx]`). */
+/** The current context object (the one whose stack is `resource()[kCtx]`). Sets lastExecId. */
 export function resource(): Res {
+  if (curP !== null) {
+    lastExecId = curStamp;
+    return curP;
+  }
   const id = executionAsyncId();
   lastExecId = id;
   if (id !== cachedId) {
@@ -184,73 +210,83 @@ export function resource(): Res {
   return cachedRes;
 }
 
-function setCarrier(id: number, e: Entry): void {
-  e.carrier = id;
-  carrierCount++;
-  const i = id & CARRIER_MASK;
-  if (carrierSlot[i] === null) carrierSlot[i] = e;
-  else carrierMore.set(id, e);
+/** Entry.execId of an adopted (handed-off) read side: it lives across contexts by design. */
+export const ADOPTED = -1;
+
+/** The current turn: equal for two calls iff no await/turn boundary lies between them (header). */
+export function stamp(): number {
+  return curP !== null ? curStamp : executionAsyncId();
 }
 
-function carrierOf(id: number): Entry | undefined {
-  const s = carrierSlot[id & CARRIER_MASK]!;
-  if (s !== null && s.carrier === id) return s;
-  return carrierMore.size === 0 ? undefined : carrierMore.get(id);
+function setCarrier(p: object, e: Entry): void {
+  e.carrier = p;
+  (p as Res)[kCtx] = e;
+  carrierCount++;
 }
 
 function dropCarrier(e: Entry): void {
-  const i = e.carrier & CARRIER_MASK;
-  if (carrierSlot[i] === e) carrierSlot[i] = null;
-  else carrierMore.delete(e.carrier);
-  e.carrier = -1;
+  e.carrier = null;
   carrierCount--;
+}
+
+/** An old carrier: promises derived from it from now on inherit their creator's stack (engine.ts sweep). */
+export function retireCarrier(e: Entry): void {
+  if (e.carrier !== null) dropCarrier(e);
 }
 
 function clearCarriers(): void {
   for (let i = 0; i < liveLen; i++) {
     const e = live[i]!;
-    if (e !== null) e.carrier = -1;
+    if (e !== null) e.carrier = null;
   }
-  carrierSlot.fill(null);
-  carrierMore.clear();
   carrierCount = 0;
 }
 
-function init(asyncId: number, type: string, triggerAsyncId: number, res: object): void {
-  let node: Node | null | undefined;
-  if (type === 'PROMISE') {
-    const exec = executionAsyncId();
-    if (pendingNode !== null && pendingExec === exec) {
-      setCarrier(asyncId, pendingNode);
-      pendingNode = null;
-    }
-    lastPromiseId = asyncId;
-    lastPromiseExec = exec;
+function init(p: Promise<unknown>, parent: Promise<unknown> | undefined): void {
+  const s = curP !== null ? curStamp : executionAsyncId();
+  lastPromise = p;
+  lastPromiseStamp = s;
+  if (pendingNode !== null && pendingStamp === s) {
+    setCarrier(p, pendingNode); // the acquirer's own result promise: it carries the entry
+    pendingNode = null;
+    return;
   }
-  if (carrierCount !== 0) node = carrierOf(triggerAsyncId);
+  let node: Node | null | undefined;
+  if (carrierCount !== 0 && parent !== undefined) {
+    const c = (parent as Res)[kCtx];
+    if (c != null && (c as Entry).carrier === parent) node = c; // awaiting a carrier: its holder
+  }
   if (node === undefined) node = resource()[kCtx];
   if (node != null) {
     node.shared = true;
-    try {
-      (res as Res)[kCtx] = node;
-    } catch {
-      /* frozen resource: it inherits nothing */
-    }
+    (p as Res)[kCtx] = node;
   }
 }
 
-/** Install the init hook (only while lockdep is enabled: disabled, no hook at all). */
+let reactions = 1;
+
+function before(p: Promise<unknown>): void {
+  curP = p as Res;
+  curStamp = -++reactions; // -2, -3, ...
+}
+
+function after(): void {
+  curP = null;
+}
+
+/** Install the promise hooks (only while lockdep is enabled: disabled, no hook at all). */
 export function startTracking(): void {
-  if (hook) return;
-  hook = createHook({ init });
-  hook.enable();
+  if (stopHooks) return;
+  stopHooks = promiseHooks.createHook({ init, before, after }) as () => void;
 }
 
 export function stopTracking(): void {
-  hook?.disable();
-  hook = null;
+  stopHooks?.();
+  stopHooks = null;
+  curP = null;
   clearCarriers();
   pendingNode = null;
+  lastPromise = null;
   cachedRes = {};
   cachedId = -1;
 }
@@ -316,15 +352,15 @@ export function hold(r: Res, entry: Entry, attach: 'current' | 'carrier'): void 
   const parent = entry.parent;
   const top = r[kCtx];
   if ((top === undefined ? null : top) === parent && (parent === null || parent.verified === epoch)) entry.verified = epoch;
-  if (attach === 'carrier' && hook !== null) {
-    // Reachable from every resource the carrier is copied to, and so is everything under it.
+  if (attach === 'carrier' && stopHooks !== null) {
+    // Reachable from every promise the carrier's stack is copied to, and so is everything under it.
     entry.shared = true;
     if (parent !== null) parent.shared = true;
-    const exec = executionAsyncId();
-    if (lastPromiseExec === exec && lastPromiseId >= 0) {
-      setCarrier(lastPromiseId, entry);
+    const s = stamp();
+    if (lastPromise !== null && lastPromiseStamp === s) {
+      setCarrier(lastPromise, entry);
     } else {
-      pendingExec = exec; // the acquirer returns a promise it has not created yet
+      pendingStamp = s; // the acquirer returns a promise it has not created yet
       pendingNode = entry;
     }
     return;
@@ -339,7 +375,8 @@ export function unhold(entry: Entry, r: Res = resource()): boolean {
   dropLive(entry.slot);
   if (entry.wait === 'async') asyncHeld--;
   if (entry.rcu) rcuHeld--;
-  if (entry.carrier >= 0) dropCarrier(entry);
+  entry.owner = null;
+  if (entry.carrier !== null) dropCarrier(entry);
   if (pendingNode === entry) pendingNode = null;
   const top = r[kCtx];
   if (top === entry && !entry.shared) {
@@ -400,6 +437,8 @@ export function clearAll(): void {
   rcuHeld = 0;
 }
 
+/** A number naming the current task in reports (the turn stamp, made positive). */
 export function currentExecId(): number {
-  return executionAsyncId();
+  const s = stamp();
+  return s < 0 ? -s : s;
 }

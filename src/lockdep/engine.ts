@@ -42,7 +42,6 @@ import * as rep from './report.js';
 import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
 import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
 import { isMainThread } from 'node:worker_threads';
-import { executionAsyncId } from 'node:async_hooks';
 
 export type Action = 'throw' | 'warn' | 'collect';
 
@@ -328,7 +327,7 @@ function releaseEntry(e: Entry, r: ctx.Res): void {
     return;
   }
   // Released in another event-loop turn than it was taken in: it was held across an await.
-  if (!e.trylock && e.wait !== 'async' && e.execId >= 0 && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== executionAsyncId() && state.enabled) {
+  if (!e.trylock && e.wait !== 'async' && e.execId !== ctx.ADOPTED && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== ctx.stamp() && state.enabled) {
     const u = checkNewUsage(e.cls, USAGE_ACROSS);
     markUsage(e.cls, USAGE_ACROSS, stack());
     if (u) emit(usageReport(u, stack()), true);
@@ -337,15 +336,51 @@ function releaseEntry(e: Entry, r: ctx.Res): void {
 
 // ---------------------------------------------------------------- the engine object hooks.ts calls
 
-/** Guards dropped while their lock is held (hooks.ts ld.track). */
+/*
+ * Guards dropped while their lock is held (hooks.ts ld.track): 'held-at-exit' for async tasks.
+ *
+ * A FinalizationRegistry tells when a guard is collected while its entry is live. Registering
+ * every async hold would cost more than all the rest of lockdep's work per `await lock()` (and
+ * keeps each entry alive past a scavenge), so registration is lazy: track() only stores the guard
+ * in entry.owner (unhold() clears it), and a sweep at most every SWEEP_MS registers the holds that
+ * are still live then. A short hold, the steady state, is never registered. While an entry holds
+ * its guard (owner) or its carrier promise (whose value is the guard), the guard cannot be
+ * collected, so the sweep also retires the carrier of an entry it already registered: the await on
+ * a lock() promise happens at once, a sweep period earlier. A task that ends holding a lock is
+ * therefore reported one or two sweeps plus one garbage collection after it ends.
+ */
+const SWEEP_MS = 100;
 const dropped = new FinalizationRegistry<Entry>((e) => {
   if (e.live && state.enabled) emit(pending('held-at-exit', [e.cls.name], rep.droppedText(rep.threadName, e)), true);
 });
+let sweepArmed = false;
+
+function armSweep(): void {
+  sweepArmed = true;
+  setTimeout(sweep, SWEEP_MS).unref();
+}
+
+function sweep(): void {
+  sweepArmed = false;
+  if (!state.enabled) return;
+  let again = false;
+  for (const e of ctx.liveEntries()) {
+    if (e.owner !== null) {
+      dropped.register(e.owner, e);
+      e.owner = null;
+      again ||= e.carrier !== null;
+    } else if (e.carrier !== null) {
+      ctx.retireCarrier(e);
+    }
+  }
+  if (again) armSweep();
+}
 
 export const engine = {
-  /** An async hold (hooks.ts filters): report it if its guard is collected while still held. */
+  /** An async hold (hooks.ts filters): report it if its guard is collected while still held (see SWEEP_MS). */
   track(owner: object, h: HeldLock): void {
-    dropped.register(owner, h as Entry);
+    (h as Entry).owner = owner;
+    if (!sweepArmed) armSweep();
   },
 
   /** hooks.ts hands over the setter of `ld.on`. */
@@ -475,7 +510,7 @@ export const engine = {
     const key = chainExtend(top === null ? CHAIN_ROOT : top.key, cls.id, read, false);
     const key2 = chainExtend2(top === null ? CHAIN_ROOT2 : top.key2, cls.id, read, false);
     // execId -1: handed-off read sides live across contexts by design: no usage bit on release
-    const e = ctx.newEntry(cls, t.mode, read, false, 'none', instance, false, top, key, key2, -1);
+    const e = ctx.newEntry(cls, t.mode, read, false, 'none', instance, false, top, key, key2, ctx.ADOPTED);
     ctx.hold(r, e, 'current');
     return e;
   },

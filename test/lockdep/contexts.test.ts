@@ -150,6 +150,47 @@ test('a lock held across an await and then taken with a blocking acquire: incons
   assert.match(r[0]!.text, /HELD-ACROSS-AWAIT/);
 });
 
+test('a timer callback scheduled under a lock does not hold it: no edge from it', async () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = new FakeMutex('ctx.T.A');
+  const B = lockdep.lockClass('ctx.T.B');
+  const g = await A.lock();
+  let inTimer: boolean | undefined;
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      inTimer = held(A);
+      lockdep.acquire(B);
+      lockdep.release(B);
+      resolve();
+    }, 1),
+  );
+  assert.equal(inTimer, false, 'a callback runs later, like a work item: not inside the lock');
+  assert.ok(held(A), 'the task itself still holds A');
+  g.unlock();
+  assert.deepEqual(lockdep.graph().edges, [], 'no A -> B');
+  assert.deepEqual(lockdep.reports(), []);
+});
+
+test('a long hold stays held by its task and its children after the carrier is retired', async () => {
+  lockdep.reset();
+  const A = new FakeMutex('ctx.L.A');
+  const g = await A.lock();
+  await sleep(350); // several lockdep sweeps (engine.ts SWEEP_MS): the carrier is retired meanwhile
+  assert.ok(held(A));
+  let inChild = false;
+  await Promise.all([
+    (async () => {
+      await sleep(1);
+      inChild = held(A);
+    })(),
+  ]);
+  assert.ok(inChild, 'a child started now inherits A');
+  g.unlock();
+  assert.equal(held(A), false);
+  assert.deepEqual(lockdep.reports(), []);
+});
+
 test('a synchronous acquisition released in a later turn is detected as held across await', async () => {
   lockdep.reset();
   const C = lockdep.lockClass('ctx.C');
