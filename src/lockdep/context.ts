@@ -8,7 +8,8 @@
  *     reaction runs, as V8's promise hooks report it (`before`/`after`; node:v8 promiseHooks);
  *   - otherwise (a timer, I/O or message callback, the main script): the current async resource,
  *     executionAsyncResource(), which Node tracks for those without any hook installed.
- * Every promise created while its creator's stack is non-empty gets that stack (V8's `init` hook),
+ * Every promise derived from another (an await's, a .then's) created while its creator's stack is
+ * non-empty gets that stack (V8's `init` hook): those are the promises reactions run on,
  * so a task's continuations and every child it starts (fan-out: Promise.all, async calls) inherit
  * the stack as it was when they were created, and what a child pushes later is its own.
  * A timer or I/O callback starts with an empty stack (no hook sees those resources created).
@@ -35,7 +36,8 @@
  *
  * Turns (stamp()): an entry records the turn it was taken in, to tell a hold released in a later
  * turn (held across an await). A reaction's stamp is a fresh negative number per `before` hook
- * (-2, -3, ...); outside reactions it is executionAsyncId() (>= 0); -1 marks an adopted entry.
+ * (-2, -3, ..., repeating after 2^30 reactions); outside reactions it is executionAsyncId()
+ * (>= 0); -1 marks an adopted entry.
  *
  * Entries are shared objects with a `live` flag: release by a guard from ANY context just clears it
  * (and drops it from the thread's live-entry array); stacks that still mention it skip it and are
@@ -251,23 +253,28 @@ function init(p: Promise<unknown>, parent: Promise<unknown> | undefined): void {
     pendingNode = null;
     return;
   }
+  // Only a promise made FROM another (an await's throwaway, .then's result) ever has reactions run
+  // on it, so only such a promise can become curP: a parentless one (new Promise, an async
+  // function's result) needs no stack, which saves a property (and its backing store) per promise.
+  if (parent === undefined) return;
   let node: Node | null | undefined;
-  if (carrierCount !== 0 && parent !== undefined) {
+  if (carrierCount !== 0) {
     const c = (parent as Res)[kCtx];
     if (c != null && (c as Entry).carrier === parent) node = c; // awaiting a carrier: its holder
   }
   if (node === undefined) node = resource()[kCtx];
   if (node != null) {
-    node.shared = true;
+    if (!node.shared) node.shared = true;
     (p as Res)[kCtx] = node;
   }
 }
 
-let reactions = 1;
+let reactions = 0;
 
 function before(p: Promise<unknown>): void {
   curP = p as Res;
-  curStamp = -++reactions; // -2, -3, ...
+  reactions = (reactions + 1) & 0x3fffffff; // a small integer forever (stamps repeat after 2^30 reactions)
+  curStamp = -2 - reactions;
 }
 
 function after(): void {
