@@ -169,17 +169,17 @@ function validate(top: Node | null, cls: Cls, read: 0 | 1 | 2, isSync: boolean, 
   return edges;
 }
 
-function commitEdges(edges: NewEdge[], cls: Cls): void {
+function commitEdges(edges: NewEdge[], cls: Cls, read: number): void {
   if (edges.length === 0) return;
   const st = stack();
   for (const ne of edges) {
-    const { edge, changed } = addEdge(ne.prev.cls, cls, ne.dep, st, rep.threadName, true);
+    const { edge, changed } = addEdge(ne.prev.cls, cls, ne.dep, st, rep.threadName, true, read);
     if (changed) post(edgeMsg(edge));
   }
 }
 
 function edgeMsg(e: Edge): EdgeMsg {
-  return { t: 'edge', from: e.from.name, to: e.to.name, dep: e.dep, stack: e.stack, thread: e.thread };
+  return { t: 'edge', from: e.from.name, to: e.to.name, dep: e.dep, toRead: e.toRead, stack: e.stack, thread: e.thread };
 }
 
 /**
@@ -201,7 +201,7 @@ function slowCheck(top: Node | null, cls: Cls, read: 0 | 1 | 2, trylock: boolean
     if (u) (problems ??= []).push(usageReport(u, stack()));
   }
   if (problems !== null && problems.length !== 0 && state.action === 'throw') fail(problems);
-  if (edges !== null) commitEdges(edges, cls);
+  if (edges !== null) commitEdges(edges, cls, read);
   if (usageBit !== 0 && (cls.usage & usageBit) === 0) markUsage(cls, usageBit, stack());
   if (validateChain) chainAdd(key, key2);
   if (problems !== null) for (const p of problems) emit(p, true);
@@ -257,7 +257,7 @@ function mergeEdge(m: EdgeMsg): void {
   const from = intern(m.from);
   const to = intern(m.to);
   const old = from.after.get(to)?.dep ?? 0;
-  const { edge, changed } = addEdge(from, to, m.dep, m.stack, m.thread, false);
+  const { edge, changed } = addEdge(from, to, m.dep, m.stack, m.thread, false, m.toRead);
   if (!changed) return;
   const fresh = m.dep & ~old;
   for (const bit of [DEP_EN, DEP_ER, 4 /* SN */, DEP_SR]) {
@@ -266,7 +266,7 @@ function mergeEdge(m: EdgeMsg): void {
     const fromExclusive = bit === DEP_ER || bit === DEP_EN;
     const path = strongPath(to, toRecursive, from, fromExclusive);
     if (path === null) continue;
-    const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path));
+    const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive));
     // The thread that owns an edge of the cycle reports it; if none does (they may have exited),
     // the main thread does, at once: the process may be about to end.
     if (path.some((e) => e.local) || isMainThread) emit(p, true);

@@ -38,6 +38,8 @@ export interface Edge {
   thread: string;
   /** True if this thread recorded it (not only merged from another thread). */
   local: boolean;
+  /** How `to` was taken when the edge was first recorded (0 write, 1 read, 2 recursive-read): report text only. */
+  readonly toRead: number;
 }
 
 /** read: 0 = write (E), 1 = read (r), 2 = recursive-read (R). */
@@ -61,10 +63,10 @@ export function depFromName(n: string): number {
 }
 
 /** Add (or widen) from->to. Returns the edge and whether it (or any of its dep bits) is new. */
-export function addEdge(from: Cls, to: Cls, dep: number, stack: string, thread: string, local: boolean): { edge: Edge; changed: boolean } {
+export function addEdge(from: Cls, to: Cls, dep: number, stack: string, thread: string, local: boolean, toRead: number): { edge: Edge; changed: boolean } {
   let e = from.after.get(to);
   if (e === undefined) {
-    e = { from, to, dep, stack, thread, local };
+    e = { from, to, dep, stack, thread, local, toRead };
     from.after.set(to, e);
     to.before.set(from, e);
     return { edge: e, changed: true };

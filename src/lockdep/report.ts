@@ -140,8 +140,12 @@ export function circularText(c: CircularInfo): string {
   return out.join('\n');
 }
 
-/** A cycle found while merging an edge recorded by another thread. */
-export function remoteCircularText(who: string, closing: Edge, path: Edge[]): string {
+/**
+ * A cycle found while merging an edge recorded by another thread. fromExclusive / toRecursive: the
+ * dependency type of the closing edge that made the cycle (E? / ?R); the scenario prints the held
+ * lock and the new one as the kernel does (rlock for a reader).
+ */
+export function remoteCircularText(who: string, closing: Edge, path: Edge[], fromExclusive: boolean, toRecursive: boolean): string {
   const names = [closing.to.name, ...path.map((e) => e.to.name)];
   const out: string[] = [];
   out.push(banner('WARNING: possible circular locking dependency detected'));
@@ -170,10 +174,10 @@ export function remoteCircularText(who: string, closing: Edge, path: Edge[]): st
   out.push('');
   out.push('       CONTEXT0                CONTEXT1');
   out.push('       ----                    ----');
-  out.push(`  lock(${closing.from.name});`);
+  out.push(`  ${fromExclusive ? 'lock' : 'rlock'}(${closing.from.name});`);
   out.push(`${pad}lock(${parent});`);
   out.push(`${pad}lock(${closing.from.name});`);
-  out.push(`  lock(${closing.to.name});`);
+  out.push(`  ${toRecursive || closing.toRead !== 0 ? 'rlock' : 'lock'}(${closing.to.name});`);
   out.push('');
   out.push(' *** DEADLOCK ***');
   return out.join('\n');

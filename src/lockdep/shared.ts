@@ -19,6 +19,8 @@ export interface EdgeMsg {
   from: string;
   to: string;
   dep: number;
+  /** Edge.toRead. */
+  toRead: number;
   stack: string;
   thread: string;
 }

@@ -62,6 +62,6 @@ export function checkNewEdge(prev: Cls, next: Cls, nextBit: number): UsageProble
   if (!fwd) return null;
   const safe = back.length ? back[0]!.from : prev;
   const unsafe = fwd.length ? fwd[fwd.length - 1]!.to : next;
-  const closing: Edge = { from: prev, to: next, dep: 0, stack: '', thread: '', local: true };
+  const closing: Edge = { from: prev, to: next, dep: 0, stack: '', thread: '', local: true, toRead: 0 };
   return { rule: 'inversion', safe, unsafe, path: [...back, closing, ...fwd] };
 }

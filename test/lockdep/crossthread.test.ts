@@ -62,3 +62,19 @@ test('a worker that exits holding locks: held-at-exit naming the class', { timeo
   lockdep.reset();
   lockdep.disable();
 });
+
+test("a cycle closed by another thread's edge prints the kernel's scenario, rlock for a reader", async () => {
+  const { remoteCircularText } = await import('../../src/lockdep/report.js');
+  const { intern } = await import('../../src/lockdep/classes.js');
+  const [slab, hotplug] = [intern('xt.text.slab'), intern('xt.text.hotplug')];
+  // worker 1 took hotplug for read under slab (slab -EN-> hotplug, hotplug as a reader);
+  // worker 2's hotplug(write) -> slab is already in this thread's graph
+  const closing = { from: slab, to: hotplug, dep: 8, stack: '', thread: 'worker 1', local: false, toRead: 1 };
+  const back = { from: hotplug, to: slab, dep: 8, stack: '', thread: 'worker 2', local: true, toRead: 0 };
+  const lines = remoteCircularText('main (task 1)', closing, [back], true, false).split('\n');
+  const at = lines.indexOf(' Possible unsafe locking scenario:');
+  assert.ok(at > 0);
+  assert.deepEqual(lines.slice(at + 4, at + 8).map((l) => l.trim()), ['lock(xt.text.slab);', 'lock(xt.text.hotplug);', 'lock(xt.text.slab);', 'rlock(xt.text.hotplug);']);
+  const shared = remoteCircularText('main (task 1)', { ...closing, dep: 4, toRead: 0 }, [back], false, false);
+  assert.match(shared, /^ {2}rlock\(xt\.text\.slab\);$/m, 'held as a reader (S?): rlock');
+});
