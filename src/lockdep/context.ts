@@ -122,6 +122,8 @@ export interface Entry extends HeldLock, Node {
   carrier: object | null;
   /** The guard that alone can release this async hold, until engine.ts's sweep registers it. */
   owner: object | null;
+  /** The context object whose stack this entry was pushed onto (null: a carrier's). */
+  res: Res | null;
   /** Index in the thread's live-entry array while live. */
   slot: number;
 }
@@ -149,6 +151,7 @@ export function newEntry(cls: Cls, mode: LockMode, read: 0 | 1 | 2, trylock: boo
     execId,
     carrier: null,
     owner: null,
+    res: null,
     slot: -1,
   };
   e.entry = e;
@@ -372,7 +375,25 @@ export function hold(r: Res, entry: Entry, attach: 'current' | 'carrier'): void 
     }
     return;
   }
+  entry.res = r;
   r[kCtx] = entry;
+}
+
+/**
+ * The release fast path: `e` is still the top of the stack it was pushed onto and in no other
+ * stack (not shared), so popping it there leaves no stack holding it dead, whichever context
+ * releases it: no epoch bump, no context lookup. False (nothing done) otherwise.
+ */
+export function popOwn(e: Entry): boolean {
+  const r = e.res;
+  if (r === null || e.shared || !e.live || r[kCtx] !== e) return false;
+  e.live = false;
+  dropLive(e.slot);
+  if (e.wait === 'async') asyncHeld--;
+  if (e.rcu) rcuHeld--;
+  e.owner = null;
+  r[kCtx] = e.parent;
+  return true;
 }
 
 /** Drop a held entry, from any context. Returns false if it was not live. */

@@ -326,7 +326,11 @@ function releaseEntry(e: Entry, r: ctx.Res): void {
     emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current(r)))), true);
     return;
   }
-  // Released in another event-loop turn than it was taken in: it was held across an await.
+  checkAcross(e);
+}
+
+/** A blocking-kind hold released in another event-loop turn than it was taken in was held across an await. */
+function checkAcross(e: Entry): void {
   if (!e.trylock && e.wait !== 'async' && e.execId !== ctx.ADOPTED && (e.cls.usage & USAGE_ACROSS) === 0 && e.execId !== ctx.stamp() && state.enabled) {
     const u = checkNewUsage(e.cls, USAGE_ACROSS);
     markUsage(e.cls, USAGE_ACROSS, stack());
@@ -467,7 +471,9 @@ export const engine = {
   },
 
   release(h: HeldLock): void {
-    releaseEntry(h as Entry, ctx.resource());
+    const e = h as Entry;
+    if (ctx.popOwn(e)) checkAcross(e);
+    else releaseEntry(e, ctx.resource());
   },
 
   sync(c: LockClass, wait: WaitKind, _instance?: object): void {
