@@ -28,10 +28,10 @@
  * caller's context: in c1's synchronous prefix that is t's, so c2 and t would "hold" c1's lock.
  * What V8 does tell us: the async function's result promise is created (init hook) just before its
  * body runs, and the promise an `await` (or .then) creates on it has that promise as parent. So an
- * acquisition with wait:'async' is attached to a CARRIER: the last promise created in the current
- * turn (lock()'s own result promise); the init hook gives every promise whose parent is a carrier
- * the stack "caller's stack + this lock". The awaiting task holds it; its siblings and its parent
- * do not. Synchronous acquisitions (lockSync, trylock, annotations, adopt) push onto the current
+ * acquisition with wait:'async' is attached to a CARRIER: the last parentless promise created in
+ * the current turn (lock()'s own result promise); the init hook gives every promise whose parent
+ * is a carrier the stack "caller's stack + this lock". The awaiting task holds it; its siblings and
+ * its parent do not. Synchronous acquisitions (lockSync, trylock, annotations, adopt) push onto the current
  * context, like enterWith.
  *
  * Turns (stamp()): an entry records the turn it was taken in, to tell a hold released in a later
@@ -167,7 +167,8 @@ let stopHooks: (() => void) | null = null;
 /*
  * Carriers: an entry e with e.carrier === P is stored in P[kCtx]. carrierCount = entries with a
  * carrier, so the init hook skips the parent test when there are none. lastPromise is the newest
- * promise created in turn lastPromiseStamp; pendingNode waits for the next promise of pendingStamp.
+ * parentless promise (an async function's result is one) created in turn lastPromiseStamp;
+ * pendingNode waits for the next promise of pendingStamp.
  */
 let carrierCount = 0;
 let lastPromise: object | null = null;
@@ -248,18 +249,23 @@ function clearCarriers(): void {
 }
 
 function init(p: Promise<unknown>, parent: Promise<unknown> | undefined): void {
-  const s = curP !== null ? curStamp : executionAsyncId();
-  lastPromise = p;
-  lastPromiseStamp = s;
-  if (pendingNode !== null && pendingStamp === s) {
-    setCarrier(p, pendingNode); // the acquirer's own result promise: it carries the entry
-    pendingNode = null;
-    return;
+  if (parent === undefined || pendingNode !== null) {
+    const s = curP !== null ? curStamp : executionAsyncId();
+    if (pendingNode !== null && pendingStamp === s) {
+      setCarrier(p, pendingNode); // the acquirer's own result promise: it carries the entry
+      pendingNode = null;
+      return;
+    }
+    // Only a promise made FROM another (an await's throwaway, .then's result) ever has reactions
+    // run on it, so only such a promise can become curP: a parentless one (new Promise, an async
+    // function's result) needs no stack, which saves a property (and its backing store) per
+    // promise. It may be an async acquirer's result promise: the carrier candidate.
+    if (parent === undefined) {
+      lastPromise = p;
+      lastPromiseStamp = s;
+      return;
+    }
   }
-  // Only a promise made FROM another (an await's throwaway, .then's result) ever has reactions run
-  // on it, so only such a promise can become curP: a parentless one (new Promise, an async
-  // function's result) needs no stack, which saves a property (and its backing store) per promise.
-  if (parent === undefined) return;
   let node: Node | null | undefined;
   if (carrierCount !== 0) {
     const c = (parent as Res)[kCtx];
