@@ -191,6 +191,23 @@ test('a long hold stays held by its task and its children after the carrier is r
   assert.deepEqual(lockdep.reports(), []);
 });
 
+test('a .then() made inside lock() before it announces the acquisition does not steal the carrier', async () => {
+  lockdep.reset();
+  const cls = ld.classFor('ctx.thenFirst');
+  const ready = Promise.resolve();
+  const lock = async (): Promise<HeldLock> => {
+    void ready.then(() => {}); // a derived promise, created in lock()'s turn before the acquire
+    const h = ld.acquire(cls, 'write', { wait: 'async' });
+    await sleep(1);
+    return h;
+  };
+  const h = await lock();
+  assert.ok(ld.isHeld(cls), "the caller awaiting lock()'s own promise holds the lock");
+  ld.release(h);
+  assert.equal(ld.isHeld(cls), false);
+  assert.deepEqual(lockdep.reports(), []);
+});
+
 test('a synchronous acquisition released in a later turn is detected as held across await', async () => {
   lockdep.reset();
   const C = lockdep.lockClass('ctx.C');
