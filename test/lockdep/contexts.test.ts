@@ -208,6 +208,22 @@ test('a .then() made inside lock() before it announces the acquisition does not 
   assert.deepEqual(lockdep.reports(), []);
 });
 
+test("lockdep's promise hooks and the application's AsyncLocalStorage both keep working", async () => {
+  lockdep.reset();
+  const { AsyncLocalStorage } = await import('node:async_hooks');
+  const als = new AsyncLocalStorage<number>();
+  const A = new FakeMutex('ctx.als.A');
+  await als.run(42, async () => {
+    const g = await A.lock();
+    await sleep(1);
+    assert.equal(als.getStore(), 42);
+    assert.ok(held(A));
+    g.unlock();
+    assert.equal(held(A), false);
+  });
+  assert.deepEqual(lockdep.reports(), []);
+});
+
 test('a synchronous acquisition released in a later turn is detected as held across await', async () => {
   lockdep.reset();
   const C = lockdep.lockClass('ctx.C');
