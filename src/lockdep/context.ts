@@ -471,6 +471,11 @@ export function clearAll(): void {
   rcuHeld = 0;
 }
 
+/** @internal for tests: the bookkeeping counters, all 0 once nothing is held. */
+export function debugCounts(): { live: number; carriers: number; asyncHeld: number; rcuHeld: number } {
+  return { live: liveEntries().length, carriers: carrierCount, asyncHeld, rcuHeld };
+}
+
 /** A number naming the current task in reports (the turn stamp, made positive). */
 export function currentExecId(): number {
   const s = stamp();
