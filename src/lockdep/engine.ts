@@ -42,6 +42,7 @@ import * as rep from './report.js';
 import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
 import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
 import { isMainThread } from 'node:worker_threads';
+import { setTimeout as later } from 'node:timers'; // not the global: tests' fake timers must not stop the sweep
 
 export type Action = 'throw' | 'warn' | 'collect';
 
@@ -361,7 +362,7 @@ let sweepArmed = false;
 
 function armSweep(): void {
   sweepArmed = true;
-  setTimeout(sweep, SWEEP_MS).unref();
+  later(sweep, SWEEP_MS).unref();
 }
 
 function sweep(): void {
