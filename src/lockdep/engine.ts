@@ -231,10 +231,12 @@ function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, u
   } else {
     key = chainExtend(from, cls.id, read, trylock);
     key2 = chainExtend2(from2, cls.id, read, trylock);
+    let cached = true; // a memo may only vouch for a chain in the cache (chains.ts)
     if ((!trylock && !chainSeen(key, key2)) || (usageBit !== 0 && (cls.usage & usageBit) === 0)) {
       slowCheck(top, cls, read, trylock, usageBit, false, key, key2);
+      cached = trylock || chainSeen(key, key2); // cached by now, unless a report listener reset lockdep
     }
-    if (trylock || chainSeen(key, key2)) {
+    if (cached) {
       cls.memoFrom = from;
       cls.memoFrom2 = from2;
       cls.memoRT = rt;
