@@ -393,25 +393,26 @@ export function hold(r: Res, entry: Entry, attach: 'current' | 'carrier'): void 
 export function popOwn(e: Entry): boolean {
   const r = e.res;
   if (r === null || e.shared || !e.live || r[kCtx] !== e) return false;
+  retire(e);
+  r[kCtx] = e.parent;
+  return true;
+}
+
+/** The bookkeeping of every release: not live, out of the live array, counters, guard, carrier. */
+function retire(e: Entry): void {
   e.live = false;
   dropLive(e.slot);
   if (e.wait === 'async') asyncHeld--;
   if (e.rcu) rcuHeld--;
   e.owner = null;
-  r[kCtx] = e.parent;
-  return true;
+  if (e.carrier !== null) dropCarrier(e);
+  if (pendingNode === e) pendingNode = null;
 }
 
 /** Drop a held entry, from any context. Returns false if it was not live. */
 export function unhold(entry: Entry, r: Res = resource()): boolean {
   if (!entry.live) return false;
-  entry.live = false;
-  dropLive(entry.slot);
-  if (entry.wait === 'async') asyncHeld--;
-  if (entry.rcu) rcuHeld--;
-  entry.owner = null;
-  if (entry.carrier !== null) dropCarrier(entry);
-  if (pendingNode === entry) pendingNode = null;
+  retire(entry);
   const top = r[kCtx];
   if (top === entry && !entry.shared) {
     // Fast pop: the entry is r's top and in no other stack, so no stack is left holding it dead.
