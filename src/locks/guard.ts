@@ -13,10 +13,12 @@
  * both leave scope cleanly (the same rule as a moved-from Rust guard). Only an explicit second
  * unlock()/release() is an error.
  *
- * Subclasses implement `releaseHeld()` (the primitive's real unlock). `endHold()` flips the state
- * BEFORE calling it, so an unlock that throws half-way can never be retried into a double release.
+ * Subclasses pass lockdep's record of the hold to the constructor and implement `releaseHeld()`
+ * (the primitive's real unlock). `endHold()` flips the state BEFORE calling it, so an unlock that
+ * throws half-way can never be retried into a double release.
  */
 import { QuiesceError } from '../errors.js';
+import { ld, type HeldLock } from '../lockdep/hooks.js';
 
 export type GuardState = 'held' | 'released' | 'moved';
 
@@ -30,6 +32,14 @@ export function notOwnerError(what: string, why: string): QuiesceError {
 
 export abstract class Guard {
   #state: GuardState = 'held';
+
+  /**
+   * `held`: lockdep's record of the hold (null with lockdep off). The guard is the only way to
+   * release it, so lockdep tracks the guard: one that is dropped while held is 'held-at-exit'.
+   */
+  constructor(held: HeldLock | null) {
+    if (held !== null) ld.track(this, held);
+  }
 
   /** Names the object in error messages ("Mutex 'db'"). */
   protected abstract get what(): string;

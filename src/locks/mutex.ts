@@ -113,8 +113,7 @@ export class MutexGuard extends Guard {
     /** @internal */ readonly ldHeld: HeldLock | null,
     /** @internal this thread's number for the guard (Mutex.holder) */ readonly id: number,
   ) {
-    super();
-    if (ldHeld !== null) ld.track(this, ldHeld);
+    super(ldHeld);
   }
   protected get what(): string {
     return describe('Mutex', this.mutex.name);

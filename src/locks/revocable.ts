@@ -71,8 +71,7 @@ export class Access extends Guard {
     private readonly rev: Revocable,
     private readonly h: HeldLock | null,
   ) {
-    super();
-    if (h !== null) ld.track(this, h);
+    super(h);
   }
   protected get what(): string {
     return describe('Revocable', this.rev.name);

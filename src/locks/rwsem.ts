@@ -88,8 +88,7 @@ export class ReadGuard extends Guard {
     private readonly sem: RwSem,
     /** @internal */ public ldHeld: HeldLock | null,
   ) {
-    super();
-    if (ldHeld !== null) ld.track(this, ldHeld);
+    super(ldHeld);
   }
   protected get what(): string {
     return describe('RwSem', this.sem.name);
@@ -117,8 +116,7 @@ export class WriteGuard extends Guard {
     private readonly sem: RwSem,
     /** @internal */ readonly ldHeld: HeldLock | null,
   ) {
-    super();
-    if (ldHeld !== null) ld.track(this, ldHeld);
+    super(ldHeld);
   }
   protected get what(): string {
     return describe('RwSem', this.sem.name);

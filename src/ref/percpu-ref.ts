@@ -195,8 +195,7 @@ export class RefGuard extends Guard {
     private readonly ref: PercpuRef,
     private readonly h: HeldLock | null,
   ) {
-    super();
-    if (h !== null) ld.track(this, h);
+    super(h);
   }
   protected get what(): string {
     return describe('PercpuRef', this.ref.name);
