@@ -118,7 +118,6 @@ import {
   PR_RELEASES,
   PR_SWITCHER,
   PR_WAITERS,
-  ThreadState,
   percpuWord,
 } from '../domain/layout.js';
 import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
