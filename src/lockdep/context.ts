@@ -250,7 +250,7 @@ function clearCarriers(): void {
 
 function init(p: Promise<unknown>, parent: Promise<unknown> | undefined): void {
   if (parent === undefined || pendingNode !== null) {
-    const s = curP !== null ? curStamp : executionAsyncId();
+    const s = stamp();
     if (pendingNode !== null && pendingStamp === s) {
       setCarrier(p, pendingNode); // the acquirer's own result promise: it carries the entry
       pendingNode = null;
