@@ -33,13 +33,18 @@ export interface WaitOptions {
 
 const SLICE_MS = 1000;
 
+/** ERR_INVALID_ARG unless timeoutMs is undefined or a number >= 0 (Infinity: no deadline). */
+function checkTimeout(timeoutMs: unknown): void {
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
+    throw new QuiesceError('ERR_INVALID_ARG', `timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
+  }
+}
+
 /** An absolute deadline derived from `timeoutMs` (Infinity if none). */
 export class Deadline {
   readonly at: number;
   constructor(timeoutMs: number | undefined) {
-    if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs >= 0)) {
-      throw new QuiesceError('ERR_INVALID_ARG', `timeoutMs must be a number >= 0, got ${String(timeoutMs)}`);
-    }
+    checkTimeout(timeoutMs);
     this.at = timeoutMs === undefined || timeoutMs === Infinity ? Infinity : performance.now() + timeoutMs;
   }
   remaining(): number {
@@ -138,6 +143,9 @@ export function checkWaitOptions(o: WaitOptions | undefined): WaitOptions {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new QuiesceError('ERR_INVALID_ARG', 'options.signal must be an AbortSignal');
   }
+  // Checked here, with the signal, so that a bad timeout throws before the call changes anything
+  // (PercpuRef.killAndDrain used to kill the ref first, then build the Deadline that rejects it).
+  checkTimeout(o.timeoutMs);
   return o;
 }
 

@@ -413,6 +413,10 @@ describe('PercpuRef', () => {
       assert.throws(() => ref.resurrect(), code('ERR_NOT_DYING'));
       for (const n of [0, -1, 1.5, NaN, '2' as unknown as number]) assert.throws(() => ref.get(n), code('ERR_INVALID_ARG'));
       assert.throws(() => d.percpuRef('misc'), code('ERR_KIND_MISMATCH'));
+      // a bad timeout is refused before anything changes (it used to kill the ref first)
+      await assert.rejects(ref.killAndDrain({ timeoutMs: -1 }), code('ERR_INVALID_ARG'));
+      assert.throws(() => ref.killAndDrainSync({ timeoutMs: '100' as unknown as number }), code('ERR_INVALID_ARG'));
+      assert.equal(ref.isDying(), false);
       assert.throws(() => d.percpuRef('misc', { allowReinit: true, initAtomic: true }), code('ERR_KIND_MISMATCH'));
       assert.equal(d.percpuRef('misc', { allowReinit: true }), ref);
       const plain = d.percpuRef('no-reinit');
