@@ -20,6 +20,12 @@
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
  *      under the one shared deadline (normally none: nobody else holds a reference).
  *
+ * Each marked ref points at the batch (ref.batch, a KillBatch holding the grace period's snapshot)
+ * until step 3 reaches it. A *Sync drain on this thread before that would wait for a fold only
+ * this thread's event loop can run, so it adopts the ref instead (percpu-ref.ts adoptBatch():
+ * ref.batch = null, the switch completed there); step 3 skips a ref whose batch is no longer this
+ * one and only waits for its release.
+ *
  * Memory-model argument (the same as percpu-ref.ts's header, once for the whole batch):
  *  - Every MODE CAS of step 1 precedes (program order) the grace-period snapshot of step 2. The GP
  *    driver's Atomics.store of T_QS_REQ[t] / thread t's Atomics.store of T_QS_ACK[t] at its next
@@ -75,12 +81,18 @@ function highestClaimedSlot(ref: PercpuRef): number {
 
 const ASD = PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD;
 
+/** One killAll call: its marked refs point here until folded (see the header). */
+export interface KillBatch {
+  /** The grace period the batch waits for (set right after the last mark, in the same turn). */
+  snap: number;
+}
+
 /**
  * Step 3 for every batched ref, in one loop (straight-line per ref: this runs once per teardown,
  * mostly before the JIT has warmed up, so calls and Atomics are what it costs). Pushes the refs not
  * released by it onto `pending`; returns the first imbalance error (each was also warned about).
  */
-function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undefined {
+function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): QuiesceError | undefined {
   if (batch.length === 0) return undefined;
   const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
@@ -88,6 +100,11 @@ function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undef
   for (let t = 0; t <= hi; t++) bases.push(percpuWord(g, t, 0) + PR_PC_COUNT);
   let first: QuiesceError | undefined;
   for (const r of batch) {
+    if (r.batch !== kb) {
+      pending.push(r); // adopted by a *Sync drain on this thread, which completes its switch
+      continue;
+    }
+    r.batch = null;
     const h = r.h;
     if (Atomics.load(i32, h + PR_MODE) !== ASD) {
       first ??= r.batchFold(hi); // the mode changed under the batch: the general switch machinery
@@ -142,31 +159,33 @@ function foldAll(batch: PercpuRef[], pending: PercpuRef[]): QuiesceError | undef
 export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
   const rcu = refs[0]!.rcu;
   // 1. mark
+  const kb: KillBatch = { snap: -1 };
   const batch: PercpuRef[] = [];
   for (const r of refs) {
-    if (r.batchMarkDead()) batch.push(r);
+    if (r.batchMarkDead(kb)) batch.push(r);
     else r.batchKillSlow(OP);
   }
   // 2. one grace period for all
   const snap = rcu.gp.snap();
+  kb.snap = snap;
   let ok: boolean;
   holdEventLoop();
   try {
     ok = await rcu.gp.waitAsync(snap, deadline, signal, () => abortedError(OP, 'grace period', signal));
   } catch (e) {
-    finishLater(batch, snap);
+    finishLater(batch, kb);
     throw e;
   } finally {
     releaseEventLoop();
   }
   if (!ok) {
-    finishLater(batch, snap);
+    finishLater(batch, kb);
     throw timeoutError(OP, 'grace period', timeoutMs);
   }
   // 3. fold (the grace period above is the happens-before edge for every plain load of pc[t])
   const inBatch = refs.length === batch.length ? null : new Set(batch);
   const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !inBatch!.has(r));
-  const foldErr = foldAll(batch, pending);
+  const foldErr = foldAll(batch, kb, pending);
   // 4. drain: wait only for refs someone else still holds
   const failed: { ref: PercpuRef; reason: unknown }[] = [];
   for (const r of pending) {
@@ -191,12 +210,12 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
 }
 
 /** The batch's wait gave up: complete the switches after a full grace period anyway. */
-function finishLater(batch: PercpuRef[], snap: number): void {
+function finishLater(batch: PercpuRef[], kb: KillBatch): void {
   if (batch.length === 0) return;
   const rcu = batch[0]!.rcu;
   holdEventLoop();
   void rcu.gp
-    .waitAsync(snap, new Deadline(undefined), undefined, () => abortedError(OP, 'grace period', undefined))
-    .then(() => foldAll(batch, []))
+    .waitAsync(kb.snap, new Deadline(undefined), undefined, () => abortedError(OP, 'grace period', undefined))
+    .then(() => foldAll(batch, kb, []))
     .finally(releaseEventLoop);
 }

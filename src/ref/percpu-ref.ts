@@ -92,7 +92,9 @@
  *
  * Switch ownership: one thread at a time (SWITCHING bit + SWITCHER). It usually runs as an async
  * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
- * Another thread waiting for a switch whose owner died takes it over (a fresh grace period).
+ * A switch started by PercpuRef.killAll has no SwitchRun until a *Sync call on its thread adopts
+ * it (adoptBatch(): the batch's async fold cannot run while that thread blocks). Another thread
+ * waiting for a switch whose owner died takes it over (a fresh grace period).
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -124,7 +126,7 @@ import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, relea
 import { Guard } from '../locks/guard.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import type { Rcu } from '../rcu/rcu.js';
-import { killAllBatch } from './kill-all.js';
+import { killAllBatch, type KillBatch } from './kill-all.js';
 
 export interface PercpuRefOptions {
   /** Start in atomic mode (sticky until switchToPercpu()); implies allowReinit, as in the kernel. */
@@ -230,6 +232,8 @@ export class PercpuRef {
   private holding = false;
   private seenReleases = 0;
   private killAllStamp = 0; // PercpuRef.killAll's duplicate check
+  /** @internal the killAll batch that marked this ref and will fold it (this thread's), or null. */
+  batch: KillBatch | null = null;
   readonly lockdepClass: LockClass;
 
   /** @internal — use `domain.percpuRef(name, options)`. */
@@ -615,25 +619,44 @@ export class PercpuRef {
     return run;
   }
 
+  /**
+   * A killAll on THIS thread marked this ref and folds it after its grace period, in an async
+   * continuation that cannot run while this thread blocks in a *Sync wait: take the ref out of the
+   * batch (which skips a ref whose `batch` is no longer its own) and own its switch as a SwitchRun
+   * with the batch's grace period. The batch's mark is a claim() whose initial reference stands in
+   * for the switch's own reference, so advance()/finish() complete it exactly as they would a kill.
+   */
+  private adoptBatch(): SwitchRun | null {
+    const kb = this.batch;
+    if (kb === null) return null;
+    this.batch = null;
+    const run: SwitchRun = { snap: kb.snap, finished: false, error: undefined, confirms: [] };
+    this.run = run;
+    return run;
+  }
+
   /** Resolve once no switch is in flight (driving or taking over our own/dead owners' switches). */
   private async switchesDone(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<QuiesceError | undefined> {
     const i32 = this.i32;
     holdEventLoop();
     this.waitBegin();
     try {
+      let mine: SwitchRun | null = null; // a switch this thread owns (it may end while we wait)
       for (;;) {
         const ev = Atomics.load(i32, this.h + PR_EVENTS);
+        if (mine?.finished) return mine.error;
         const m = Atomics.load(i32, this.mode);
         if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
-        const mine = this.run ?? this.takeOver();
-        if (mine) {
-          const p = new Promise<QuiesceError | undefined>((r) => mine.confirms.push(r));
-          if (!this.runDriven.has(mine)) {
-            this.runDriven.add(mine);
-            void this.driveAsync(mine);
-          }
-          return await p;
+        mine ??= this.run ?? this.takeOver();
+        if (mine && !this.runDriven.has(mine)) {
+          this.runDriven.add(mine);
+          void this.driveAsync(mine);
         }
+        // Our own switch ends with finish(): finished, then bump() (we are counted in WAITERS, so
+        // it notifies EVENTS). Waiting for that on EVENTS rather than for the run's confirmation
+        // keeps this wait under the caller's deadline and signal: a busy thread can hold up the
+        // grace period for as long as it likes. The driver goes on in the background either way.
+        if (mine?.finished) return mine.error;
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, () => abortedError(this.what, op, signal), 50)) === 'timed-out') {
           throw timeoutError(this.what, op, timeoutMs);
         }
@@ -665,7 +688,7 @@ export class PercpuRef {
       const ev = Atomics.load(i32, this.h + PR_EVENTS);
       const m = Atomics.load(i32, this.mode);
       if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
-      const mine = this.run ?? this.takeOver();
+      const mine = this.run ?? this.adoptBatch() ?? this.takeOver();
       if (mine) {
         this.runDriven.add(mine); // an async driver of it, if any, finds it finished
         if (!this.driveSync(mine, deadline)) {
@@ -981,8 +1004,8 @@ export class PercpuRef {
 
   /**
    * Kill many refs sharing ONE grace period, then drain them all (the io_uring lesson: a teardown
-   * must not pay a grace period per ref). Every ref must be live (not dying, not exited): checked
-   * for all before any is killed. The batch itself is in kill-all.ts.
+   * must not pay a grace period per ref). Every ref must be live (not dying, not exited) and all
+   * must be in one domain (one batch, one grace period): checked for all before any is killed. The batch itself is in kill-all.ts.
    */
   static async killAll(refs: readonly PercpuRef[], o?: WaitOptions): Promise<void> {
     if (!Array.isArray(refs)) throw new QuiesceError('ERR_INVALID_ARG', 'PercpuRef.killAll(refs): refs must be an array of PercpuRef');
@@ -993,6 +1016,8 @@ export class PercpuRef {
     for (let i = 0; i < refs.length; i++) {
       const r: unknown = refs[i];
       if (!(r instanceof PercpuRef)) throw new QuiesceError('ERR_INVALID_ARG', 'PercpuRef.killAll(refs): refs must be an array of PercpuRef');
+      // One batch is one domain: its grace period and its threads' counters are that domain's.
+      if (r.core !== refs[0]!.core) throw new QuiesceError('ERR_INVALID_ARG', `PercpuRef.killAll(refs): ${r.what} is in another domain than ${refs[0]!.what}`);
       if (r.killAllStamp === stamp) throw new QuiesceError('ERR_INVALID_ARG', 'PercpuRef.killAll(refs): a ref appears twice');
       r.killAllStamp = stamp;
       const m = r.checkLive('PercpuRef.killAll()');
@@ -1010,9 +1035,10 @@ export class PercpuRef {
    * batchFold() drops it at the end of the switch. False if the ref is not in plain percpu mode
    * (the caller kills it the ordinary way).
    */
-  batchMarkDead(): boolean {
+  batchMarkDead(kb: KillBatch): boolean {
     if (Atomics.compareExchange(this.i32, this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
     Atomics.store(this.i32, this.h + PR_SWITCHER, this.core.slot + 1);
+    this.batch = kb;
     return true;
   }
 

@@ -303,6 +303,57 @@ describe('PercpuRef', () => {
     assert.equal(w(x, PR_WAITERS), 0, 'every waiter uncounted itself');
   });
 
+  it('PercpuRef.killAll rejects refs of two domains before killing any (each domain has its own grace periods)', async () => {
+    const other = Domain.create({ name: 'ref-test-other', maxThreads: 2 });
+    try {
+      const a = d.percpuRef('two-domains.a');
+      const b = other.percpuRef('two-domains.b');
+      await assert.rejects(PercpuRef.killAll([a, b]), code('ERR_INVALID_ARG'));
+      assert.equal(a.isDying(), false);
+      assert.equal(b.isDying(), false);
+    } finally {
+      other.detach();
+    }
+  });
+
+  it('a drainSync on the thread whose killAll is still waiting for its grace period drives that ref itself', async () => {
+    const ref = d.percpuRef('killall-then-drainsync');
+    const all = PercpuRef.killAll([ref]); // marked now; its fold runs after the grace period, on this thread
+    const t0 = performance.now();
+    ref.drainSync({ timeoutMs: 5000 }); // used to block until its timeout: the fold needs this thread
+    assert.ok(performance.now() - t0 < 2500, `drainSync took ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.equal(ref.isZero(), true);
+    await all; // the batch finds the ref done and does not fold it twice
+    assert.equal(ref.inspect().releases, 1);
+    assert.equal(ref.inspect().count, 0);
+  });
+
+  it('drain/killAndDrain honour timeoutMs and signal while this thread owns a switch held up by a busy worker', async () => {
+    const ms = 2500;
+    const spin = async (): Promise<void> => void ok(await call(w1, 'spin', { ms })); // w1 reports no quiescent state for `ms`
+    const r1 = d.percpuRef('owned-switch.timeout');
+    r1.get();
+    await spin();
+    let t0 = performance.now();
+    await assert.rejects(r1.killAndDrain({ timeoutMs: 200 }), code('ERR_TIMEOUT'));
+    assert.ok(performance.now() - t0 < 1500, `killAndDrain({ timeoutMs: 200 }) took ${(performance.now() - t0).toFixed(0)} ms`);
+    const r2 = d.percpuRef('owned-switch.abort');
+    r2.get();
+    r2.kill(); // this thread owns the switch; its grace period waits for w1
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    t0 = performance.now();
+    await assert.rejects(r2.drain({ signal: ac.signal }), code('ERR_ABORTED'));
+    assert.ok(performance.now() - t0 < 1500, `aborted drain took ${(performance.now() - t0).toFixed(0)} ms`);
+    // nothing lost: once the worker is back, both switches end and the refs release when put
+    r1.put();
+    r2.put();
+    await r1.drain({ timeoutMs: 10_000 });
+    await r2.drain({ timeoutMs: 10_000 });
+    assert.equal(r1.inspect().releases, 1);
+    assert.equal(r2.inspect().releases, 1);
+  });
+
   it('get(n)/put(n) with an explicit count take the out-of-line path in percpu mode and stay exact', async () => {
     const ref = d.percpuRef('explicit-n');
     ref.get(1);
