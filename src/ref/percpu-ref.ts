@@ -369,7 +369,10 @@ export class PercpuRef {
       const c = Atomics.load(i32, w);
       if (op !== 'get' && c === 0) return false; // inc_not_zero
       if (c + n > INT32_MAX) {
-        throw new QuiesceError('ERR_REFCOUNT_OVERFLOW', `${this.what}: ${op}(${n}) would take the count past 2^31-1 (count ${c}, unchanged)`);
+        // During a switch to atomic, COUNT still holds the percpu bias until the fold: the limit is
+        // the word's, and the count it would report is not the ref's.
+        const why = Atomics.load(i32, this.h + PR_BIASED) !== 0 ? 'the count word (it holds the 2^30 percpu bias until this switch to atomic mode folds)' : `the count (count ${c})`;
+        throw new QuiesceError('ERR_REFCOUNT_OVERFLOW', `${this.what}: ${op}(${n}) would take ${why} past 2^31-1; nothing was taken`);
       }
       if (Atomics.compareExchange(i32, w, c, c + n) === c) break;
     }

@@ -429,6 +429,15 @@ describe('PercpuRef', () => {
       assert.equal(ref.inspect().count, 0x7fffffff - 4);
     });
 
+    it('ERR_REFCOUNT_OVERFLOW during a switch to atomic names the count word, not a wrong count', async () => {
+      const ref = d.percpuRef('over-switching');
+      const switching = ref.switchToAtomic(); // in flight until its grace period: COUNT holds the bias
+      assert.equal(ref.inspect().mode, 'switching');
+      assert.throws(() => ref.get(2 ** 30), (e: unknown) => code('ERR_REFCOUNT_OVERFLOW')(e) && /percpu bias/.test((e as Error).message) && !/count 10/.test((e as Error).message));
+      await switching;
+      assert.equal(ref.inspect().count, 1); // nothing was taken
+    });
+
     it('ERR_ALREADY_DYING on a second kill', async () => {
       const ref = d.percpuRef('twice');
       ref.get();
