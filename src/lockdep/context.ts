@@ -79,7 +79,8 @@
  * is live; a node reachable from two contexts' stacks is shared (or lies under a shared node that is
  * still on both); carrierCount counts entries whose carrier is non-null (each is live, and its
  * carrier's kCtx is the entry); asyncHeld counts live entries taken with wait:'async', rcuHeld
- * those that opened an RCU section.
+ * those that opened an RCU section; `forgotten` (held at this thread's reset(), not yet released)
+ * holds no live entry.
  */
 import { executionAsyncId, executionAsyncResource } from 'node:async_hooks';
 import { promiseHooks } from 'node:v8';
@@ -461,15 +462,37 @@ export function liveEntries(): Entry[] {
   return out;
 }
 
-/** Forget every held lock of this thread (lockdep.reset()). */
+/*
+ * Holds forgotten by this thread's lockdep.reset() (clearAll) and not released since. Their holders
+ * still hold the locks and will release them: that release is balanced, so the engine consumes it
+ * here silently instead of reporting a 'bad-unlock'. An entry leaves the set when it is released.
+ */
+const forgotten = new Set<Entry>();
+
+/** Forget every held lock of this thread (this thread's lockdep.reset()); remember them as forgotten. */
 export function clearAll(): void {
-  for (const e of liveEntries()) unhold(e);
+  for (const e of liveEntries().reverse()) {
+    unhold(e);
+    forgotten.add(e); // oldest first: findForgotten takes the last match, the newest
+  }
   epoch++;
   resource()[kCtx] = null;
   clearCarriers();
   pendingNode = null;
   asyncHeld = 0;
   rcuHeld = 0;
+}
+
+/** `e` was forgotten by a reset and is released now: true once (the release is balanced). */
+export function releaseForgotten(e: Entry): boolean {
+  return forgotten.delete(e);
+}
+
+/** The newest forgotten, unreleased hold of `cls` (a release by class after a reset), or null. */
+export function findForgotten(cls: Cls): Entry | null {
+  let found: Entry | null = null;
+  for (const e of forgotten) if (e.cls === cls) found = e;
+  return found;
 }
 
 /** @internal for tests: the bookkeeping counters, all 0 once nothing is held. */

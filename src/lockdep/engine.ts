@@ -294,7 +294,7 @@ function onMessage(m: Msg): void {
       for (const r of m.reports) mergeReport(r);
       break;
     case 'reset':
-      localReset();
+      forgetLearned();
       break;
   }
 }
@@ -314,11 +314,16 @@ function onExit(): void {
   emit(pending('held-at-exit', [...new Set(live.map((e) => e.cls.name))], rep.heldAtExitText(rep.threadName, live), rep.threadName), true);
 }
 
-function localReset(): void {
+/**
+ * lockdep.reset() in any thread ('reset' message included): forget what was LEARNED (edges, chains
+ * and class memos, usage bits, reports). What a thread HOLDS is not learned: a reset from another
+ * thread leaves it alone (its holders are mid-section and will release), and this thread's own
+ * reset() forgets it separately (engine.reset).
+ */
+function forgetLearned(): void {
   resetClasses();
   resetChains();
   resetUsageCount();
-  ctx.clearAll();
   state.reports = [];
   state.keys.clear();
 }
@@ -326,6 +331,7 @@ function localReset(): void {
 /** Release `e` from resource r's context (or any other: then it is only marked released). */
 function releaseEntry(e: Entry, r: ctx.Res): void {
   if (!ctx.unhold(e, r)) {
+    if (ctx.releaseForgotten(e)) return; // held across this thread's reset(): balanced
     emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current(r)))), true);
     return;
   }
@@ -418,8 +424,14 @@ export const engine = {
     closeChannel();
   },
 
+  /**
+   * A clean slate for this thread, as the kernel's lockdep_reset() gives the current task: it also
+   * forgets this thread's held locks. Their later release is balanced, not a 'bad-unlock'
+   * (releaseEntry / releaseClass consume it silently, context.ts findForgotten).
+   */
   reset(): void {
-    localReset();
+    ctx.clearAll();
+    forgetLearned();
     post({ t: 'reset' });
   },
 
@@ -459,13 +471,15 @@ export const engine = {
     return doAcquire(asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
   },
 
-  /** lockdep.release(cls): the newest held entry of cls in this context (else in this thread). */
+  /** lockdep.release(cls): the newest held entry of cls in this context, else in this thread, else one its reset() forgot. */
   releaseClass(c: LockClass): void {
     const cls = asCls(c);
     const r = ctx.resource();
     const mine = ctx.findHeld(cls, r);
     if (mine !== null) return releaseEntry(mine, r);
     for (const e of ctx.liveEntries()) if (e.cls === cls) return engine.release(e);
+    const old = ctx.findForgotten(cls);
+    if (old !== null) return void ctx.releaseForgotten(old); // held across this thread's reset()
     emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
   },
 

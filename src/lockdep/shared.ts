@@ -7,7 +7,8 @@
  *   report {kind, classes, text, key}       a report a thread raised (receivers record it, dedup by key)
  *   hello  {}                               a thread just enabled lockdep: please send what you know
  *   sync   {edges, reports}                 the answer to hello
- *   reset  {}                               lockdep.reset() in some thread: everyone forgets
+ *   reset  {}                               lockdep.reset() in some thread: everyone forgets what it
+ *                                           learned (graph, chains, usage, reports), not what it holds
  * A receiving thread merges an edge and, if it is new, searches for a cycle it closes (engine.ts), so
  * an A->B in one worker and B->A in another is reported no later than the next event-loop turn of
  * the thread that gets the second edge. The channel never delivers a thread its own messages.
