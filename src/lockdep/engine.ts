@@ -483,6 +483,15 @@ export const engine = {
     emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
   },
 
+  /** Index in `hs` of the newest handle the current context holds, else of the last (hooks.ts releaseOwn). */
+  ownIndex(hs: HeldLock[]): number {
+    for (let n = ctx.current(); n !== null; n = n.parent) {
+      const i = hs.lastIndexOf(n.entry);
+      if (i !== -1) return i;
+    }
+    return hs.length - 1;
+  },
+
   abandon(h: HeldLock): void {
     ctx.unhold(h as Entry);
   },
