@@ -26,10 +26,11 @@
  * and the valid part is committed (a cycle-closing edge is never added: the graph stays free of
  * strong cycles, so one bug is reported once, as the kernel does by turning itself off).
  *
- * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, printed
- * to stderr once by the thread that found them when action is 'warn', and broadcast (shared.ts).
- * Remote edges are merged and searched for a cycle they close; if that cycle has an edge this thread
- * recorded, this thread reports it (else the main thread does, after a short grace, if nobody did).
+ * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, and
+ * broadcast (shared.ts); when action is 'warn', printed to stderr by the thread that found them if it
+ * is the first in the process to claim the key (shared.ts claimPrint), so once per process.
+ * Remote edges are merged and searched for a cycle they close; the thread that finds one reports it
+ * (so two threads may find one cycle at once: each records it, only one prints it).
  */
 import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, ReportKind, WaitKind, LockdepReport } from './hooks.js';
 import { QuiesceError } from '../errors.js';
@@ -40,8 +41,7 @@ import * as ctx from './context.js';
 import type { Entry, Node } from './context.js';
 import * as rep from './report.js';
 import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
-import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
-import { isMainThread } from 'node:worker_threads';
+import { openChannel, closeChannel, post, claimPrint, clearClaims, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
 import { setTimeout as later } from 'node:timers'; // not the global: tests' fake timers must not stop the sweep
 
 export type Action = 'throw' | 'warn' | 'collect';
@@ -97,7 +97,7 @@ function emit(p: Pending, local: boolean): boolean {
   keyOf.set(r, p.key);
   state.reports.push(r);
   if (local) {
-    if (state.action === 'warn') process.stderr.write(p.text + '\n');
+    if (state.action === 'warn' && claimPrint(p.key)) process.stderr.write(p.text + '\n');
     post({ t: 'report', kind: p.kind, classes: p.classes, text: p.text, key: p.key });
   }
   for (const l of state.listeners) {
@@ -269,10 +269,9 @@ function mergeEdge(m: EdgeMsg): void {
     const fromExclusive = bit === DEP_ER || bit === DEP_EN;
     const path = strongPath(to, toRecursive, from, fromExclusive);
     if (path === null) continue;
-    const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive));
-    // The thread that owns an edge of the cycle reports it; if none does (they may have exited),
-    // the main thread does, at once: the process may be about to end.
-    if (path.some((e) => e.local) || isMainThread) emit(p, true);
+    // Every thread that finds the cycle records and broadcasts it at once (its edges' owners may
+    // have exited, or be blocked in the deadlock); stderr gets it once per process (claimPrint).
+    emit(pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive)), true);
     return;
   }
 }
@@ -290,8 +289,8 @@ function onMessage(m: Msg): void {
       post({ t: 'sync', edges: allEdges().map(edgeMsg), reports: state.reports.map((r) => toMsg(r)) });
       break;
     case 'sync':
+      for (const r of m.reports) mergeReport(r); // first: a cycle among the edges is then known
       for (const e of m.edges) mergeEdge(e);
-      for (const r of m.reports) mergeReport(r);
       break;
     case 'reset':
       forgetLearned();
@@ -432,6 +431,7 @@ export const engine = {
   reset(): void {
     ctx.clearAll();
     forgetLearned();
+    clearClaims();
     post({ t: 'reset' });
   },
 
