@@ -21,6 +21,10 @@
  *      how P is held and how N is taken). Only the nearest non-trylock needs an edge: older locks
  *      are connected to N through it.
  *   6. JS usage bits (usage.ts) for wait:'async' / wait:'sync'.
+ * Before step 1, an acquisition that may block checks the wait context (mightWait, the kernel's
+ * might_sleep): inside an RCU read section, or a sync wait while this thread holds a lock across an
+ * event-loop turn (an async hold, or one taken in an earlier turn) -> 'invalid-wait'. The steady
+ * state pays integer tests only (context.ts quietStamp).
  * With action 'throw' every problem is found BEFORE anything is recorded; then the report is
  * recorded and ERR_LOCKDEP thrown, so the primitive acquires nothing. Otherwise problems are reported
  * and the valid part is committed (a cycle-closing edge is never added: the graph stays free of
@@ -209,14 +213,13 @@ function slowCheck(top: Node | null, cls: Cls, read: 0 | 1 | 2, trylock: boolean
 }
 
 /**
- * acquire: chain key of "current stack + cls" (computed once, stored in the new entry), cache
+ * acquire in resource r's context (the caller's ctx.resource(), which set ctx.lastExecId): chain key of "current stack + cls" (computed once, stored in the new entry), cache
  * lookup, and only on a miss (or a new usage bit) the slow path. Steady state: one resource lookup,
  * the class's chain memo (three compares; else two hash mixes and a table probe), one allocation
  * (the Entry, which is also its stack node).
  */
-function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
+function doAcquire(r: ctx.Res, cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
   const read = readOf(mode);
-  const r = ctx.resource();
   const top = ctx.current(r);
   const from = top === null ? CHAIN_ROOT : top.key;
   const from2 = top === null ? CHAIN_ROOT2 : top.key2;
@@ -460,15 +463,21 @@ export const engine = {
     const wait = opts.wait;
     const trylock = opts.try === true || wait === 'none';
     const attach = wait === 'async' && !trylock ? 'carrier' : 'current';
+    const r = ctx.resource(); // also sets ctx.lastExecId, this turn's stamp
     // An acquisition that may block is a wait (the kernel's might_sleep() in mutex_lock): check the
-    // wait context first. Two integer tests on the steady-state path; the full check only if either fires.
-    if (!trylock && (ctx.rcuHeld > 0 || (wait === 'sync' && ctx.asyncHeld > 0))) engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
-    return doAcquire(asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
+    // wait context first. A sync wait is invalid while this thread holds a lock across a turn: an
+    // async hold, or one taken in an earlier turn (context.ts heldAcrossTurns; quietStamp makes
+    // that a scan at most once per turn while there is nothing to find). Integer tests only on
+    // the steady-state path; the full check only if one fires.
+    if (!trylock && (ctx.rcuHeld > 0 || (wait === 'sync' && (ctx.asyncHeld > 0 || (ctx.liveLen !== 0 && ctx.lastExecId !== ctx.quietStamp))))) {
+      engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
+    }
+    return doAcquire(r, asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
   },
 
   /** The manual annotation API (lockdep.acquire): held by the current context. */
   acquireManual(c: LockClass, mode: LockMode, trylock: boolean, wait: 'sync' | 'async' | undefined): HeldLock {
-    return doAcquire(asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
+    return doAcquire(ctx.resource(), asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
   },
 
   /** lockdep.release(cls): the newest held entry of cls in this context, else in this thread, else one its reset() forgot. */
@@ -517,11 +526,12 @@ export const engine = {
     const problems: Pending[] = [];
     if (rcu.length) {
       problems.push(pending('invalid-wait', rcu.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'it is inside an RCU read-side section', rcu, stack()), wait + what));
-    } else if (wait === 'sync' && ctx.asyncHeld > 0) {
-      const across = ctx.liveEntries().filter((e) => e.wait === 'async');
-      problems.push(
-        pending('invalid-wait', across.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'this thread has locks held across an event-loop turn by async tasks', across, stack()), what),
-      );
+    } else if (wait === 'sync' && ctx.liveLen !== 0) {
+      const across = ctx.heldAcrossTurns();
+      if (across.length !== 0) {
+        const why = 'this thread has locks held across an event-loop turn (their holders cannot run while it blocks)';
+        problems.push(pending('invalid-wait', across.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, why, across, stack()), what));
+      }
     }
     if (problems.length === 0) return;
     if (state.action === 'throw') fail(problems);
