@@ -79,7 +79,8 @@
  * is live; a node reachable from two contexts' stacks is shared (or lies under a shared node that is
  * still on both); carrierCount counts entries whose carrier is non-null (each is live, and its
  * carrier's kCtx is the entry); asyncHeld counts live entries taken with wait:'async', rcuHeld
- * those that opened an RCU section.
+ * those that opened an RCU section; quietStamp (see heldAcrossTurns); `forgotten` (held at this thread's reset(), not yet released)
+ * holds no live entry.
  */
 import { executionAsyncId, executionAsyncResource } from 'node:async_hooks';
 import { promiseHooks } from 'node:v8';
@@ -183,7 +184,8 @@ let pendingNode: Entry | null = null;
  * LIFO release, the steady state, is two stores.
  */
 const live: (Entry | null)[] = new Array<Entry | null>(16).fill(null);
-let liveLen = 0;
+/** One past the newest live entry: 0 iff this thread holds nothing (holes at the end are trimmed). */
+export let liveLen = 0;
 let liveHoles = 0;
 export let asyncHeld = 0;
 /** Live entries that opened an RCU read-side section (waitContext 'rcu') on this thread. */
@@ -451,6 +453,36 @@ function dropLive(i: number): void {
   }
 }
 
+/*
+ * Holds that cross a turn, for the wait-context check of a blocking wait (engine.ts acquire /
+ * mightWait). quietStamp is a turn in which no live entry was found taken in an earlier turn.
+ * Invariant: quietStamp === stamp() implies every live entry, adopted ones aside, was taken in the
+ * current turn. New entries are stamped with the current turn and a new turn has a new stamp, so
+ * only the scan below sets it; the engine's fast test is then `liveLen !== 0 && lastExecId !==
+ * quietStamp`, and it scans at most once per turn while nothing crosses one.
+ */
+export let quietStamp = ADOPTED; // no turn is stamped -1: scan first
+
+/**
+ * Live entries held across an event-loop turn, newest first: every wait:'async' hold (its task
+ * awaits), and every hold taken in an earlier turn than this one, except adopted read sides (they
+ * live across contexts by design).
+ */
+export function heldAcrossTurns(): Entry[] {
+  const s = stamp();
+  const out: Entry[] = [];
+  let earlier = false;
+  for (let i = liveLen - 1; i >= 0; i--) {
+    const e = live[i]!;
+    if (e === null) continue;
+    const old = e.execId !== s && e.execId !== ADOPTED;
+    earlier ||= old;
+    if (old || e.wait === 'async') out.push(e);
+  }
+  if (!earlier) quietStamp = s;
+  return out;
+}
+
 /** Live entries of this thread, newest first. */
 export function liveEntries(): Entry[] {
   const out: Entry[] = [];
@@ -461,15 +493,37 @@ export function liveEntries(): Entry[] {
   return out;
 }
 
-/** Forget every held lock of this thread (lockdep.reset()). */
+/*
+ * Holds forgotten by this thread's lockdep.reset() (clearAll) and not released since. Their holders
+ * still hold the locks and will release them: that release is balanced, so the engine consumes it
+ * here silently instead of reporting a 'bad-unlock'. An entry leaves the set when it is released.
+ */
+const forgotten = new Set<Entry>();
+
+/** Forget every held lock of this thread (this thread's lockdep.reset()); remember them as forgotten. */
 export function clearAll(): void {
-  for (const e of liveEntries()) unhold(e);
+  for (const e of liveEntries().reverse()) {
+    unhold(e);
+    forgotten.add(e); // oldest first: findForgotten takes the last match, the newest
+  }
   epoch++;
   resource()[kCtx] = null;
   clearCarriers();
   pendingNode = null;
   asyncHeld = 0;
   rcuHeld = 0;
+}
+
+/** `e` was forgotten by a reset and is released now: true once (the release is balanced). */
+export function releaseForgotten(e: Entry): boolean {
+  return forgotten.delete(e);
+}
+
+/** The newest forgotten, unreleased hold of `cls` (a release by class after a reset), or null. */
+export function findForgotten(cls: Cls): Entry | null {
+  let found: Entry | null = null;
+  for (const e of forgotten) if (e.cls === cls) found = e;
+  return found;
 }
 
 /** @internal for tests: the bookkeeping counters, all 0 once nothing is held. */

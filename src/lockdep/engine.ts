@@ -21,15 +21,20 @@
  *      how P is held and how N is taken). Only the nearest non-trylock needs an edge: older locks
  *      are connected to N through it.
  *   6. JS usage bits (usage.ts) for wait:'async' / wait:'sync'.
+ * Before step 1, an acquisition that may block checks the wait context (mightWait, the kernel's
+ * might_sleep): inside an RCU read section, or a sync wait while this thread holds a lock across an
+ * event-loop turn (an async hold, or one taken in an earlier turn) -> 'invalid-wait'. The steady
+ * state pays integer tests only (context.ts quietStamp).
  * With action 'throw' every problem is found BEFORE anything is recorded; then the report is
  * recorded and ERR_LOCKDEP thrown, so the primitive acquires nothing. Otherwise problems are reported
  * and the valid part is committed (a cycle-closing edge is never added: the graph stays free of
  * strong cycles, so one bug is reported once, as the kernel does by turning itself off).
  *
- * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, printed
- * to stderr once by the thread that found them when action is 'warn', and broadcast (shared.ts).
- * Remote edges are merged and searched for a cycle they close; if that cycle has an edge this thread
- * recorded, this thread reports it (else the main thread does, after a short grace, if nobody did).
+ * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, and
+ * broadcast (shared.ts); when action is 'warn', printed to stderr by the thread that found them if it
+ * is the first in the process to claim the key (shared.ts claimPrint), so once per process.
+ * Remote edges are merged and searched for a cycle they close; the thread that finds one reports it
+ * (so two threads may find one cycle at once: each records it, only one prints it).
  */
 import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, ReportKind, WaitKind, LockdepReport } from './hooks.js';
 import { QuiesceError } from '../errors.js';
@@ -40,8 +45,7 @@ import * as ctx from './context.js';
 import type { Entry, Node } from './context.js';
 import * as rep from './report.js';
 import { USAGE_ACROSS, USAGE_SYNC, markUsage, checkNewUsage, checkNewEdge, resetUsageCount, type UsageProblem } from './usage.js';
-import { openChannel, closeChannel, post, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
-import { isMainThread } from 'node:worker_threads';
+import { openChannel, closeChannel, post, claimPrint, clearClaims, type Msg, type EdgeMsg, type ReportMsg } from './shared.js';
 import { setTimeout as later } from 'node:timers'; // not the global: tests' fake timers must not stop the sweep
 
 export type Action = 'throw' | 'warn' | 'collect';
@@ -97,7 +101,7 @@ function emit(p: Pending, local: boolean): boolean {
   keyOf.set(r, p.key);
   state.reports.push(r);
   if (local) {
-    if (state.action === 'warn') process.stderr.write(p.text + '\n');
+    if (state.action === 'warn' && claimPrint(p.key)) process.stderr.write(p.text + '\n');
     post({ t: 'report', kind: p.kind, classes: p.classes, text: p.text, key: p.key });
   }
   for (const l of state.listeners) {
@@ -209,14 +213,13 @@ function slowCheck(top: Node | null, cls: Cls, read: 0 | 1 | 2, trylock: boolean
 }
 
 /**
- * acquire: chain key of "current stack + cls" (computed once, stored in the new entry), cache
+ * acquire in resource r's context (the caller's ctx.resource(), which set ctx.lastExecId): chain key of "current stack + cls" (computed once, stored in the new entry), cache
  * lookup, and only on a miss (or a new usage bit) the slow path. Steady state: one resource lookup,
  * the class's chain memo (three compares; else two hash mixes and a table probe), one allocation
  * (the Entry, which is also its stack node).
  */
-function doAcquire(cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
+function doAcquire(r: ctx.Res, cls: Cls, mode: LockMode, trylock: boolean, wait: WaitKind, usageBit: number, attach: 'current' | 'carrier', instance: object | undefined, rcu: boolean): Entry {
   const read = readOf(mode);
-  const r = ctx.resource();
   const top = ctx.current(r);
   const from = top === null ? CHAIN_ROOT : top.key;
   const from2 = top === null ? CHAIN_ROOT2 : top.key2;
@@ -269,10 +272,9 @@ function mergeEdge(m: EdgeMsg): void {
     const fromExclusive = bit === DEP_ER || bit === DEP_EN;
     const path = strongPath(to, toRecursive, from, fromExclusive);
     if (path === null) continue;
-    const p = pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive));
-    // The thread that owns an edge of the cycle reports it; if none does (they may have exited),
-    // the main thread does, at once: the process may be about to end.
-    if (path.some((e) => e.local) || isMainThread) emit(p, true);
+    // Every thread that finds the cycle records and broadcasts it at once (its edges' owners may
+    // have exited, or be blocked in the deadlock); stderr gets it once per process (claimPrint).
+    emit(pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive)), true);
     return;
   }
 }
@@ -290,11 +292,11 @@ function onMessage(m: Msg): void {
       post({ t: 'sync', edges: allEdges().map(edgeMsg), reports: state.reports.map((r) => toMsg(r)) });
       break;
     case 'sync':
+      for (const r of m.reports) mergeReport(r); // first: a cycle among the edges is then known
       for (const e of m.edges) mergeEdge(e);
-      for (const r of m.reports) mergeReport(r);
       break;
     case 'reset':
-      localReset();
+      forgetLearned();
       break;
   }
 }
@@ -314,11 +316,16 @@ function onExit(): void {
   emit(pending('held-at-exit', [...new Set(live.map((e) => e.cls.name))], rep.heldAtExitText(rep.threadName, live), rep.threadName), true);
 }
 
-function localReset(): void {
+/**
+ * lockdep.reset() in any thread ('reset' message included): forget what was LEARNED (edges, chains
+ * and class memos, usage bits, reports). What a thread HOLDS is not learned: a reset from another
+ * thread leaves it alone (its holders are mid-section and will release), and this thread's own
+ * reset() forgets it separately (engine.reset).
+ */
+function forgetLearned(): void {
   resetClasses();
   resetChains();
   resetUsageCount();
-  ctx.clearAll();
   state.reports = [];
   state.keys.clear();
 }
@@ -326,6 +333,7 @@ function localReset(): void {
 /** Release `e` from resource r's context (or any other: then it is only marked released). */
 function releaseEntry(e: Entry, r: ctx.Res): void {
   if (!ctx.unhold(e, r)) {
+    if (ctx.releaseForgotten(e)) return; // held across this thread's reset(): balanced
     emit(pending('bad-unlock', [e.cls.name], rep.badUnlockText(who(), e.cls.name, stack(), ctx.heldList(ctx.current(r)))), true);
     return;
   }
@@ -418,8 +426,15 @@ export const engine = {
     closeChannel();
   },
 
+  /**
+   * A clean slate for this thread, as the kernel's lockdep_reset() gives the current task: it also
+   * forgets this thread's held locks. Their later release is balanced, not a 'bad-unlock'
+   * (releaseEntry / releaseClass consume it silently, context.ts findForgotten).
+   */
   reset(): void {
-    localReset();
+    ctx.clearAll();
+    forgetLearned();
+    clearClaims();
     post({ t: 'reset' });
   },
 
@@ -448,25 +463,42 @@ export const engine = {
     const wait = opts.wait;
     const trylock = opts.try === true || wait === 'none';
     const attach = wait === 'async' && !trylock ? 'carrier' : 'current';
+    const r = ctx.resource(); // also sets ctx.lastExecId, this turn's stamp
     // An acquisition that may block is a wait (the kernel's might_sleep() in mutex_lock): check the
-    // wait context first. Two integer tests on the steady-state path; the full check only if either fires.
-    if (!trylock && (ctx.rcuHeld > 0 || (wait === 'sync' && ctx.asyncHeld > 0))) engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
-    return doAcquire(asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
+    // wait context first. A sync wait is invalid while this thread holds a lock across a turn: an
+    // async hold, or one taken in an earlier turn (context.ts heldAcrossTurns; quietStamp makes
+    // that a scan at most once per turn while there is nothing to find). Integer tests only on
+    // the steady-state path; the full check only if one fires.
+    if (!trylock && (ctx.rcuHeld > 0 || (wait === 'sync' && (ctx.asyncHeld > 0 || (ctx.liveLen !== 0 && ctx.lastExecId !== ctx.quietStamp))))) {
+      engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
+    }
+    return doAcquire(r, asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
   },
 
   /** The manual annotation API (lockdep.acquire): held by the current context. */
   acquireManual(c: LockClass, mode: LockMode, trylock: boolean, wait: 'sync' | 'async' | undefined): HeldLock {
-    return doAcquire(asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
+    return doAcquire(ctx.resource(), asCls(c), mode, trylock, wait === undefined ? 'none' : wait, trylock ? 0 : usageOf(wait), 'current', undefined, false);
   },
 
-  /** lockdep.release(cls): the newest held entry of cls in this context (else in this thread). */
+  /** lockdep.release(cls): the newest held entry of cls in this context, else in this thread, else one its reset() forgot. */
   releaseClass(c: LockClass): void {
     const cls = asCls(c);
     const r = ctx.resource();
     const mine = ctx.findHeld(cls, r);
     if (mine !== null) return releaseEntry(mine, r);
     for (const e of ctx.liveEntries()) if (e.cls === cls) return engine.release(e);
+    const old = ctx.findForgotten(cls);
+    if (old !== null) return void ctx.releaseForgotten(old); // held across this thread's reset()
     emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
+  },
+
+  /** Index in `hs` of the newest handle the current context holds, else of the last (hooks.ts releaseOwn). */
+  ownIndex(hs: HeldLock[]): number {
+    for (let n = ctx.current(); n !== null; n = n.parent) {
+      const i = hs.lastIndexOf(n.entry);
+      if (i !== -1) return i;
+    }
+    return hs.length - 1;
   },
 
   abandon(h: HeldLock): void {
@@ -494,11 +526,12 @@ export const engine = {
     const problems: Pending[] = [];
     if (rcu.length) {
       problems.push(pending('invalid-wait', rcu.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'it is inside an RCU read-side section', rcu, stack()), wait + what));
-    } else if (wait === 'sync' && ctx.asyncHeld > 0) {
-      const across = ctx.liveEntries().filter((e) => e.wait === 'async');
-      problems.push(
-        pending('invalid-wait', across.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, 'this thread has locks held across an event-loop turn by async tasks', across, stack()), what),
-      );
+    } else if (wait === 'sync' && ctx.liveLen !== 0) {
+      const across = ctx.heldAcrossTurns();
+      if (across.length !== 0) {
+        const why = 'this thread has locks held across an event-loop turn (their holders cannot run while it blocks)';
+        problems.push(pending('invalid-wait', across.map((e) => e.cls.name), rep.invalidWaitText(who(), wait, what, why, across, stack()), what));
+      }
     }
     if (problems.length === 0) return;
     if (state.action === 'throw') fail(problems);

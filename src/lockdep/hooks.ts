@@ -87,6 +87,16 @@ export const ld = {
   },
 
   /**
+   * For an unlock that names no handle (srcu.readUnlock(idx)): take out of `hs` (this thread's
+   * holds of one lock, oldest first) the one the CURRENT context holds, else the newest, and
+   * release it. Two async tasks of one thread may each hold one: each must end its own.
+   */
+  releaseOwn(hs: HeldLock[] | undefined): void {
+    if (hs === undefined || hs.length === 0) return;
+    engine.release(hs.splice(engine.ownIndex(hs), 1)[0]!);
+  },
+
+  /**
    * "I wait for everyone inside `cls`" (the kernel's lock_map_acquire+release / lock_map_sync):
    * records held -> cls as if cls were taken for write and dropped at once. Call before waiting.
    */

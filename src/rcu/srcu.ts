@@ -4,7 +4,9 @@
  * Read side: each thread has, per Srcu, two lock counters and two unlock counters in its own
  * per-thread area, one pair per index. readLock() reads the current index (IDX & 1), increments
  * this thread's lock[idx] and returns idx; readUnlock(idx) increments unlock[idx]. A reader holds
- * the index it started with even after the grace period flips it.
+ * the index it started with even after the grace period flips it. Under lockdep a section is a
+ * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
+ * task holds (several tasks of a thread may be inside), not merely the thread's newest.
  *
  * Grace period (one driver at a time, batched with rcu_seq exactly like RCU, see rcu/seq.ts):
  *   1. flip IDX (Atomics.add): new readers use the other index;
@@ -112,7 +114,8 @@ export class Srcu {
     if (((i32[this.myLock + index]! - Atomics.load(i32, this.myUnlock + index)) | 0) <= 0) {
       throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: readUnlock(${index}) without a matching readLock() on this thread`);
     }
-    if (ld.on) ld.release(this.held.get(index)?.pop() ?? null);
+    // The section of the calling task (another task of this thread may be inside one too).
+    if (ld.on) ld.releaseOwn(this.held.get(index));
     Atomics.add(i32, this.myUnlock + index, 1);
     if (Atomics.load(i32, this.h + SRCU_WAITERS) > 0) {
       Atomics.add(i32, this.h + SRCU_UNLOCK_EVENTS, 1);

@@ -1,0 +1,53 @@
+/*
+ * design/lockdep.md, 'invalid-wait' (the kernel's wait-context check): "a `*Sync` wait while this
+ * thread has a lock held across an event-loop turn". A lock taken with lockSync() and kept over an
+ * await is held across a turn exactly like one taken with `await lock()` (review finding t04).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Domain, lockdep, type Mutex, type MutexGuard } from '../../src/index.js';
+import { sleep } from '../helpers.js';
+
+lockdep.enable({ action: 'collect' });
+const d = Domain.create({ name: 'ld-invalid-wait', maxThreads: 2 });
+
+/** A task takes M with `take` and keeps it across turns while another task of this thread blocks in n.lockSync(). */
+async function scenario(take: (m: Mutex) => Promise<MutexGuard>, m: Mutex, n: Mutex): Promise<string[]> {
+  lockdep.reset();
+  let release!: () => void;
+  const holder = (async () => {
+    const g = await take(m);
+    await new Promise<void>((r) => (release = r));
+    g.unlock();
+  })();
+  await sleep(5); // the holder is suspended, holding M across an event-loop turn
+  n.lockSync().unlock(); // another task of this thread blocks the thread
+  release();
+  await holder;
+  const kinds = lockdep.reports().map((r) => r.kind);
+  lockdep.reset();
+  return kinds;
+}
+
+test('control: M taken with await m.lock() -> invalid-wait', async () => {
+  const kinds = await scenario((m) => m.lock(), d.mutex('iw.M1'), d.mutex('iw.N1'));
+  assert.ok(kinds.includes('invalid-wait'), `got ${JSON.stringify(kinds)}`);
+});
+
+test('M taken with m.lockSync() and held over an await -> invalid-wait too', async () => {
+  const kinds = await scenario(async (m) => m.lockSync(), d.mutex('iw.M2'), d.mutex('iw.N2'));
+  assert.ok(kinds.includes('invalid-wait'), `got ${JSON.stringify(kinds)}`);
+});
+
+test('nested lockSync within one turn is no invalid-wait', () => {
+  lockdep.reset();
+  const [a, b] = [d.mutex('iw.A'), d.mutex('iw.B')];
+  for (let i = 0; i < 3; i++) {
+    const ga = a.lockSync();
+    b.lockSync().unlock();
+    ga.unlock();
+  }
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), []);
+});
+
+test('cleanup', () => d.detach());
