@@ -13,7 +13,9 @@
  *   up_read:    if rcu_sync idle: read_count[me]-- (plain)
  *               else: Atomics.sub(read_count[me], 1); bump + notify READER_EVENTS
  *   down_write: rcu_sync_enter (one grace period; shared with close-by writers, skipped right after an exit)
- *               CAS BLOCK 0 -> me (waiting on BLOCK while another writer has it)
+ *               CAS BLOCK 0 -> me (waiting on BLOCK while another writer has it; only a CAS that
+ *               returns 0 takes it, after every sleep too: BLOCK names a THREAD, and another
+ *               async task of this same thread may be the writer holding it)
  *               wait until SUM over all threads of read_count == 0 (waiting on READER_EVENTS)
  *   up_write:   Atomics.store(BLOCK, 0), notify; rcu_sync_exit (fast path back one grace period later)
  *
@@ -49,7 +51,8 @@
  * lockdep: readers hold the class as 'read' (non-recursive, like the kernel's percpu_down_read);
  * the writer takes it as 'write' before rcu_sync_enter: the wait for readers IS the acquisition.
  * Certain self-deadlocks (writeSync or readSync while this thread holds the lock in a way the call
- * would wait for) throw ERR_DEADLOCK instead of blocking the thread forever.
+ * would wait for, writeSync while BLOCK holds this thread's slot: a suspended async write() of this
+ * thread owns it) throw ERR_DEADLOCK instead of blocking the thread forever.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -389,6 +392,11 @@ export class PercpuRwSem {
         `${this.what}: writeSync() while this thread holds it for ${this.localWrites > 0 ? 'write' : 'read'} (the writer would wait for itself)`,
       );
     }
+    // BLOCK held by this thread but no write guard here: a suspended async write() of this thread
+    // holds it (draining readers). It can only go on once this thread returns to the event loop.
+    if (Atomics.load(this.i32, this.h + PRW_BLOCK) === this.core.slot + 1) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: writeSync() while a suspended async write() of this thread holds it (the writer would wait for itself)`);
+    }
   }
 
   /** Take BLOCK (CAS 0 -> slot+1): the percpu_down_write trylock; false if another writer has it. */
@@ -404,13 +412,15 @@ export class PercpuRwSem {
     const i32 = this.i32;
     if (!(yield* this.rs.enter())) throw timeoutError(this.what, op, timeoutMs, { phase: 'grace period' });
     try {
+      // Only our own successful CAS makes BLOCK ours: BLOCK names a thread, not a task, so
+      // seeing our slot there may mean another async task of this thread holds it.
       for (;;) {
         const b = this.takeBlock();
         if (b === 0) break;
-        if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out' && this.takeBlock() !== 0) {
+        if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out') {
+          if (this.takeBlock() === 0) break;
           throw timeoutError(this.what, op, timeoutMs, { phase: 'writer', writer: b - 1 });
         }
-        if (Atomics.load(i32, this.h + PRW_BLOCK) === this.core.slot + 1) break;
       }
       try {
         for (;;) {
