@@ -29,8 +29,9 @@
  * somebody: an async waiter's wake-up can never be swallowed by a blocked thread or an aborted waiter.
  *
  * Handoff (seed 003 "exit reader" / "re-enter reader"): ReadGuard.handoff() leaves the count alone —
- * the read side stays held, writers keep waiting — detaches the guard (and the lockdep hold) and
- * claims a handoff-table word (locks/handoff.ts); adoptHandoff(token) redeems the word exactly once
+ * the read side stays held, writers keep waiting — claims a handoff-table word (locks/handoff.ts)
+ * and only then detaches the guard (and the lockdep hold): a claim that fails (table full,
+ * ERR_OUT_OF_SHARED_MEMORY) leaves the guard held. adoptHandoff(token) redeems the word exactly once
  * and returns a new ReadGuard owned by the adopting context, on any thread.
  *
  * Self-deadlocks that are certain throw ERR_DEADLOCK instead of blocking: writeSync while this thread
@@ -105,8 +106,11 @@ export class ReadGuard extends Guard {
    * stays held (writers keep waiting) until the adopter unlocks it.
    */
   handoff(): Handoff {
+    // Claim the table word BEFORE the guard lets go: if the table is full
+    // (ERR_OUT_OF_SHARED_MEMORY) the guard still holds the read side and can unlock it.
+    const slot = this.held ? this.sem.claimHandoff() : -1;
     this.endHold('handoff()', 'moved');
-    return { token: this.sem.exitReader(this) };
+    return { token: this.sem.exitReader(this, slot) };
   }
 }
 
@@ -253,9 +257,14 @@ export class RwSem {
     return new ReadGuard(this, h);
   }
 
+  /** @internal ReadGuard.handoff(), first step: claim a handoff-table word (may throw, nothing moved yet). */
+  claimHandoff(): number {
+    return claimHandoffSlot(this.core, this.what);
+  }
+
   /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
-  exitReader(g: ReadGuard): HandoffToken {
-    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, claimHandoffSlot(this.core, this.what));
+  exitReader(g: ReadGuard, slot: number): HandoffToken {
+    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, slot);
     g.ldHeld = null;
     this.reads(-1);
     return token;
