@@ -51,8 +51,8 @@
  * lockdep: readers hold the class as 'read' (non-recursive, like the kernel's percpu_down_read);
  * the writer takes it as 'write' before rcu_sync_enter: the wait for readers IS the acquisition.
  * Certain self-deadlocks (writeSync or readSync while this thread holds the lock in a way the call
- * would wait for, writeSync while BLOCK holds this thread's slot: a suspended async write() of this
- * thread owns it) throw ERR_DEADLOCK instead of blocking the thread forever.
+ * would wait for; either while BLOCK holds this thread's slot without a write guard here: a
+ * suspended async write() of this thread owns it) throw ERR_DEADLOCK instead of blocking forever.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -312,6 +312,11 @@ export class PercpuRwSem {
   private checkReadDeadlock(block: number): void {
     if (this.localWrites > 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while this thread holds it for write (it could never be released)`);
+    }
+    if (block === this.core.slot + 1) {
+      // No write guard here, yet BLOCK is this thread's: a suspended async write() of this thread
+      // holds it. It can go on (and release BLOCK) only once this thread returns to the event loop.
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while a suspended async write() of this thread holds it (it could never be released)`);
     }
     if (this.localReads > 0 && block !== 0) {
       throw new QuiesceError(

@@ -36,8 +36,12 @@
  *
  * Self-deadlocks that are certain throw ERR_DEADLOCK instead of blocking: writeSync while this thread
  * holds it (read or write, in any of its contexts); readSync while this thread holds it for write,
- * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer).
- * `localReads` counts the read sides held by contexts of this thread (handoff moves the count).
+ * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer),
+ * or while an async write() of this thread waits (counted in WWAIT, it keeps every reader out, and it
+ * can neither take the lock nor give up while this thread is blocked).
+ * `localReads` counts the read sides held by contexts of this thread (handoff moves the count);
+ * `localWaitingWriters` the writers of this thread counted in WWAIT (registerWriter until the
+ * registration is converted into the lock or taken back).
  *
  * Owner death: a thread that dies holding the write side (the OWNER word names it) or read sides
  * (each thread mirrors how many it holds in its percpu READS word, written only by itself;
@@ -146,6 +150,8 @@ export class RwSem {
   private readonly me: number;
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
   private localReads = 0;
+  /** Writers of this thread registered in WWAIT (waiting async tasks; ERR_DEADLOCK checks). */
+  private localWaitingWriters = 0;
   readonly lockdepClass: LockClass;
   /** lockdep acquire options, built once (no allocation per acquisition). */
   private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
@@ -207,6 +213,7 @@ export class RwSem {
       const n = (registered ? v - WWAIT : v) | WRITER_LOCKED;
       if (Atomics.compareExchange(i32, countW, v, n) === v) {
         Atomics.store(i32, this.ownerW, this.me + 1);
+        if (registered) this.localWaitingWriters--;
         return true;
       }
     }
@@ -217,9 +224,11 @@ export class RwSem {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many waiting writers`);
     }
     Atomics.add(this.i32, this.countW, WWAIT);
+    this.localWaitingWriters++;
   }
 
   private unregisterWriter(): void {
+    this.localWaitingWriters--;
     Atomics.sub(this.i32, this.countW, WWAIT);
     Atomics.notify(this.i32, this.countW); // readers may have waited only because of us
   }
@@ -378,6 +387,11 @@ export class RwSem {
     }
     if (mode === 'read' && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
+    }
+    // A write() of this thread waits (suspended, counted in WWAIT): no reader gets in while it is
+    // counted, and it can only take the lock or give up once this thread runs its event loop again.
+    if (mode === 'read' && this.localWaitingWriters > 0) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: a suspended async write() of this thread waits for it, and readers wait behind it`);
     }
   }
 
