@@ -47,7 +47,12 @@
  * (each thread mirrors how many it holds in its percpu READS word, written only by itself;
  * handoff moves one from the handing thread's word to the adopting thread's) has them released by
  * the onThreadDeath handler below, like a robust futex. A read side in transit (handed off, never
- * adopted) belongs to nobody and stays held.
+ * adopted) belongs to nobody and stays held. Likewise a thread that dies while WAITING to write
+ * (blocked, or in a suspended async task) is still counted in WWAIT, which would keep every reader
+ * out for good: each thread mirrors its registrations in its percpu WWAIT word (same rules as
+ * READS) and the handler takes them back from the count word and wakes the sleepers.
+ * Both mirrors are written after the count word gains and before it loses, so a thread that dies
+ * between the two Atomics leaves at worst something held, never something released twice.
  *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
@@ -56,7 +61,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, percpuWord } from '../domain/layout.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
@@ -80,6 +85,14 @@ onThreadDeath(Kind.RwSem, (core, dead, _name, obj, pcpu) => {
   const n = Atomics.exchange(i32, w, 0);
   if (n > 0) {
     Atomics.sub(i32, h + RWSEM_COUNT, n);
+    Atomics.notify(i32, h + RWSEM_COUNT);
+  }
+  // ... and its registrations as a waiting writer (its percpu WWAIT word): counted, they would keep
+  // every new reader out for good.
+  const ww = percpuWord(core.g, dead, pcpu) + RWSEM_PC_WWAIT;
+  const m = Atomics.exchange(i32, ww, 0);
+  if (m > 0) {
+    Atomics.sub(i32, h + RWSEM_COUNT, m * WWAIT);
     Atomics.notify(i32, h + RWSEM_COUNT);
   }
 });
@@ -146,6 +159,7 @@ export class RwSem {
   private readonly i32: Int32Array;
   private readonly countW: number;
   private readonly myReadsW: number; // this thread's percpu READS word
+  private readonly myWwaitW: number; // this thread's percpu WWAIT word
   private readonly ownerW: number;
   private readonly me: number;
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
@@ -168,6 +182,7 @@ export class RwSem {
   ) {
     this.i32 = core.i32;
     this.myReadsW = percpuWord(core.g, core.slot, pcpu) + RWSEM_PC_READS;
+    this.myWwaitW = percpuWord(core.g, core.slot, pcpu) + RWSEM_PC_WWAIT;
     this.countW = (obj >> 2) + RWSEM_COUNT;
     this.ownerW = (obj >> 2) + RWSEM_OWNER;
     this.me = core.slot;
@@ -184,6 +199,16 @@ export class RwSem {
   private reads(delta: 1 | -1): void {
     this.localReads += delta;
     Atomics.store(this.i32, this.myReadsW, this.localReads);
+  }
+
+  /**
+   * Count writers of this thread registered in WWAIT, locally and in its percpu word (for the death
+   * handler). Called AFTER adding to the count word and BEFORE taking from it: a thread that dies in
+   * between leaves at worst a registration the handler cannot see, never one it would undo twice.
+   */
+  private waitingWriters(delta: 1 | -1): void {
+    this.localWaitingWriters += delta;
+    Atomics.store(this.i32, this.myWwaitW, this.localWaitingWriters);
   }
 
   /** @internal for tests and diagnostics. */
@@ -211,11 +236,12 @@ export class RwSem {
       const v = Atomics.load(i32, countW);
       if ((v & (WRITER_LOCKED | READER_MASK)) !== 0) return false;
       const n = (registered ? v - WWAIT : v) | WRITER_LOCKED;
+      if (registered) this.waitingWriters(-1); // percpu word first (see waitingWriters)
       if (Atomics.compareExchange(i32, countW, v, n) === v) {
         Atomics.store(i32, this.ownerW, this.me + 1);
-        if (registered) this.localWaitingWriters--;
         return true;
       }
+      if (registered) this.waitingWriters(1); // still registered: the CAS did not happen
     }
   }
 
@@ -224,11 +250,11 @@ export class RwSem {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many waiting writers`);
     }
     Atomics.add(this.i32, this.countW, WWAIT);
-    this.localWaitingWriters++;
+    this.waitingWriters(1);
   }
 
   private unregisterWriter(): void {
-    this.localWaitingWriters--;
+    this.waitingWriters(-1);
     Atomics.sub(this.i32, this.countW, WWAIT);
     Atomics.notify(this.i32, this.countW); // readers may have waited only because of us
   }
