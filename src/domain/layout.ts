@@ -252,7 +252,8 @@ export const RWSEM_OWNER = 1; // atomic: slot+1 of the thread holding it for wri
 export const RWSEM_HEADER_BYTES = 64;
 // percpu words
 export const RWSEM_PC_READS = 0; // read sides held by this thread (owner-only writes; read by the death handler)
-export const RWSEM_PERCPU_BYTES = 4;
+export const RWSEM_PC_WWAIT = 1; // writers of this thread counted in RWSEM_COUNT's waiting-writers field (same rules)
+export const RWSEM_PERCPU_BYTES = 8;
 
 // ---- Completion (locks/completion.ts) -------------------------------------------------------------
 export const COMPLETION_DONE = 0; // atomic: the kernel's x->done; COMPLETION_ALL after completeAll()
@@ -273,7 +274,8 @@ export const PRW_READER_EVENTS = 9; // atomic: bumped + notified by slow-path re
 export const PRW_HEADER_BYTES = 64;
 // percpu words
 export const PRW_PC_READ = 0; // read_count: owner-only writes (plain on the fast path, Atomics on the slow)
-export const PRW_PERCPU_BYTES = 4;
+export const PRW_PC_RSYNC = 1; // rcu_sync enters of this thread not yet exited (Atomics, owner-only; read by the death handler)
+export const PRW_PERCPU_BYTES = 8;
 
 // ---- Revocable (locks/revocable.ts) -------------------------------------------------------------------
 export const REV_WORD = 0; // atomic: REVOKED bit | outstanding accesses (encoding in revocable.ts)

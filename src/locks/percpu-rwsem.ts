@@ -5,7 +5,8 @@
  * fast path, then excludes them.
  *
  * Shared state (layout.ts PRW_*): the rcu_sync block, BLOCK (0, or the writer's slot+1),
- * READER_EVENTS (slow-path read unlocks bump and notify it); per thread: read_count (PRW_PC_READ).
+ * READER_EVENTS (slow-path read unlocks bump and notify it); per thread: read_count (PRW_PC_READ)
+ * and the thread's rcu_sync enters not yet exited (PRW_PC_RSYNC, kept by RcuSync; death only).
  *
  *   down_read:  if rcu_sync idle (PLAIN load of its state): read_count[me]++ (plain)      fast path
  *               else: Atomics.add(read_count[me], 1); if Atomics.load(BLOCK) == 0: done   slow path
@@ -13,7 +14,9 @@
  *   up_read:    if rcu_sync idle: read_count[me]-- (plain)
  *               else: Atomics.sub(read_count[me], 1); bump + notify READER_EVENTS
  *   down_write: rcu_sync_enter (one grace period; shared with close-by writers, skipped right after an exit)
- *               CAS BLOCK 0 -> me (waiting on BLOCK while another writer has it)
+ *               CAS BLOCK 0 -> me (waiting on BLOCK while another writer has it; only a CAS that
+ *               returns 0 takes it, after every sleep too: BLOCK names a THREAD, and another
+ *               async task of this same thread may be the writer holding it)
  *               wait until SUM over all threads of read_count == 0 (waiting on READER_EVENTS)
  *   up_write:   Atomics.store(BLOCK, 0), notify; rcu_sync_exit (fast path back one grace period later)
  *
@@ -45,16 +48,20 @@
  * Thread death: counters of a dead thread stay in the sum (its reads are never released): a writer
  * waits for them until its timeout, whose error names them. A writer that dies holding BLOCK is
  * released by the death handler (like a robust futex: the protected data may be inconsistent).
+ * A writer that dies anywhere between rcu_sync_enter and rcu_sync_exit (holding BLOCK, or still
+ * waiting for it, for readers or for the grace period) would keep readers on the slow path for
+ * good: the handler calls rcu_sync_exit once per enter recorded in its PRW_PC_RSYNC word.
  *
  * lockdep: readers hold the class as 'read' (non-recursive, like the kernel's percpu_down_read);
  * the writer takes it as 'write' before rcu_sync_enter: the wait for readers IS the acquisition.
  * Certain self-deadlocks (writeSync or readSync while this thread holds the lock in a way the call
- * would wait for) throw ERR_DEADLOCK instead of blocking the thread forever.
+ * would wait for; either while BLOCK holds this thread's slot without a write guard here: a
+ * suspended async write() of this thread owns it) throw ERR_DEADLOCK instead of blocking forever.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, PRW_BLOCK, PRW_PC_READ, PRW_READER_EVENTS, PRW_RSYNC, ThreadState, percpuWord } from '../domain/layout.js';
+import { Kind, PRW_BLOCK, PRW_PC_READ, PRW_PC_RSYNC, PRW_READER_EVENTS, PRW_RSYNC, ThreadState, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, runAsync, runSync, timeoutError, type WaitOptions, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { GpEngine } from '../rcu/gp.js';
@@ -63,13 +70,19 @@ import { doubleUnlockError, notOwnerError } from './guard.js';
 import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 import { GP_IDLE, GP_PASSED, RcuSync } from './rcu-sync.js';
 
-onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj) => {
+onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj, pcpu) => {
   const h = obj >> 2;
   const i32 = core.i32;
   if (Atomics.compareExchange(i32, h + PRW_BLOCK, slot + 1, 0) === slot + 1) {
     Atomics.notify(i32, h + PRW_BLOCK);
-    // Its rcu_sync_exit will never run: do it on its behalf (func is left to later pollers).
-    new RcuSync(core, new GpEngine(core), null, h + PRW_RSYNC).exit();
+  }
+  // Its rcu_sync_exits will never run: do them on its behalf, once per enter it recorded in its
+  // per-thread area (a writer holding BLOCK, or still waiting for BLOCK, readers or its grace
+  // period). func is left to later pollers (slow-path readers).
+  const enters = Atomics.exchange(i32, percpuWord(core.g, slot, pcpu) + PRW_PC_RSYNC, 0);
+  if (enters > 0) {
+    const rs = new RcuSync(core, new GpEngine(core), null, h + PRW_RSYNC);
+    for (let i = 0; i < enters; i++) rs.exit();
   }
   Atomics.add(i32, h + PRW_READER_EVENTS, 1); // a waiting writer re-scans (and can name the dead)
   Atomics.notify(i32, h + PRW_READER_EVENTS);
@@ -188,7 +201,7 @@ export class PercpuRwSem {
   ) {
     this.i32 = core.i32;
     this.h = obj >> 2;
-    this.rs = new RcuSync(core, rcu.gp, (fn) => rcu.call(fn), this.h + PRW_RSYNC);
+    this.rs = new RcuSync(core, rcu.gp, (fn) => rcu.call(fn), this.h + PRW_RSYNC, percpuWord(core.g, core.slot, pcpu) + PRW_PC_RSYNC);
     this.stateWord = this.rs.stateWord;
     this.myRead = percpuWord(core.g, core.slot, pcpu) + PRW_PC_READ;
     this.lockdepClass = ld.classFor(cls);
@@ -310,6 +323,11 @@ export class PercpuRwSem {
     if (this.localWrites > 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while this thread holds it for write (it could never be released)`);
     }
+    if (block === this.core.slot + 1) {
+      // No write guard here, yet BLOCK is this thread's: a suspended async write() of this thread
+      // holds it. It can go on (and release BLOCK) only once this thread returns to the event loop.
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while a suspended async write() of this thread holds it (it could never be released)`);
+    }
     if (this.localReads > 0 && block !== 0) {
       throw new QuiesceError(
         'ERR_DEADLOCK',
@@ -389,6 +407,11 @@ export class PercpuRwSem {
         `${this.what}: writeSync() while this thread holds it for ${this.localWrites > 0 ? 'write' : 'read'} (the writer would wait for itself)`,
       );
     }
+    // BLOCK held by this thread but no write guard here: a suspended async write() of this thread
+    // holds it (draining readers). It can only go on once this thread returns to the event loop.
+    if (Atomics.load(this.i32, this.h + PRW_BLOCK) === this.core.slot + 1) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: writeSync() while a suspended async write() of this thread holds it (the writer would wait for itself)`);
+    }
   }
 
   /** Take BLOCK (CAS 0 -> slot+1): the percpu_down_write trylock; false if another writer has it. */
@@ -404,13 +427,15 @@ export class PercpuRwSem {
     const i32 = this.i32;
     if (!(yield* this.rs.enter())) throw timeoutError(this.what, op, timeoutMs, { phase: 'grace period' });
     try {
+      // Only our own successful CAS makes BLOCK ours: BLOCK names a thread, not a task, so
+      // seeing our slot there may mean another async task of this thread holds it.
       for (;;) {
         const b = this.takeBlock();
         if (b === 0) break;
-        if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out' && this.takeBlock() !== 0) {
+        if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out') {
+          if (this.takeBlock() === 0) break;
           throw timeoutError(this.what, op, timeoutMs, { phase: 'writer', writer: b - 1 });
         }
-        if (Atomics.load(i32, this.h + PRW_BLOCK) === this.core.slot + 1) break;
       }
       try {
         for (;;) {

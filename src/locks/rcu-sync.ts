@@ -25,6 +25,11 @@
  * too (so readers get back to the fast path even if the exiting thread died). Running it twice is
  * harmless: the second run finds the state changed or CB_SEQ not done.
  *
+ * Thread death: an owner may give each thread's RcuSync a per-thread mirror word counting that
+ * thread's enters not yet exited (gp_count is shared and says nothing about who entered). Its death
+ * handler then calls exit() once per recorded enter on the dead thread's behalf, so an updater that
+ * died anywhere between enter() and exit() does not keep readers off the fast path for good.
+ *
  * The lock (RSYNC_LOCK) guards STATE/COUNT/CB_SEQ transitions; its sections never wait. It records
  * its holder (slot+1) so a thread that died holding it (terminate() can stop a worker anywhere) does
  * not wedge the object: the next locker steals it from a dead holder.
@@ -71,6 +76,11 @@ export class RcuSync {
     private readonly gp: GpEngine,
     private readonly call: ((fn: () => void) => void) | null,
     base: number,
+    /**
+     * Word index of THIS thread's count of its enters not yet exited (owner-only writes), so a
+     * death handler can exit() on behalf of a thread that died between enter and exit; null: none.
+     */
+    private readonly mirrorWord: number | null = null,
   ) {
     this.i32 = core.i32;
     this.stateWord = base + RSYNC_STATE;
@@ -119,6 +129,7 @@ export class RcuSync {
     this.lock();
     try {
       const n = Atomics.add(i32, this.countWord, 1);
+      if (this.mirrorWord !== null) Atomics.add(i32, this.mirrorWord, 1); // after the gain (see exit)
       if (n === 0 && Atomics.load(i32, this.stateWord) === GP_IDLE) {
         Atomics.store(i32, this.stateWord, GP_ENTER);
         // Snapshot AFTER the store: the grace period waited for starts after readers can see ENTER.
@@ -158,6 +169,9 @@ export class RcuSync {
   exit(): void {
     const i32 = this.i32;
     let schedule = false;
+    // Mirror before the loss (and after the gain in enterBegin): a thread that dies in between
+    // leaves at worst an enter nobody exits, never one exited twice.
+    if (this.mirrorWord !== null) Atomics.sub(i32, this.mirrorWord, 1);
     this.lock();
     try {
       if (Atomics.sub(i32, this.countWord, 1) === 1) {

@@ -29,20 +29,30 @@
  * somebody: an async waiter's wake-up can never be swallowed by a blocked thread or an aborted waiter.
  *
  * Handoff (seed 003 "exit reader" / "re-enter reader"): ReadGuard.handoff() leaves the count alone —
- * the read side stays held, writers keep waiting — detaches the guard (and the lockdep hold) and
- * claims a handoff-table word (locks/handoff.ts); adoptHandoff(token) redeems the word exactly once
+ * the read side stays held, writers keep waiting — claims a handoff-table word (locks/handoff.ts)
+ * and only then detaches the guard (and the lockdep hold): a claim that fails (table full,
+ * ERR_OUT_OF_SHARED_MEMORY) leaves the guard held. adoptHandoff(token) redeems the word exactly once
  * and returns a new ReadGuard owned by the adopting context, on any thread.
  *
  * Self-deadlocks that are certain throw ERR_DEADLOCK instead of blocking: writeSync while this thread
  * holds it (read or write, in any of its contexts); readSync while this thread holds it for write,
- * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer).
- * `localReads` counts the read sides held by contexts of this thread (handoff moves the count).
+ * or holds a read while a writer waits (the writer waits for our read, our read waits for the writer),
+ * or while an async write() of this thread waits (counted in WWAIT, it keeps every reader out, and it
+ * can neither take the lock nor give up while this thread is blocked).
+ * `localReads` counts the read sides held by contexts of this thread (handoff moves the count);
+ * `localWaitingWriters` the writers of this thread counted in WWAIT (registerWriter until the
+ * registration is converted into the lock or taken back).
  *
  * Owner death: a thread that dies holding the write side (the OWNER word names it) or read sides
  * (each thread mirrors how many it holds in its percpu READS word, written only by itself;
  * handoff moves one from the handing thread's word to the adopting thread's) has them released by
  * the onThreadDeath handler below, like a robust futex. A read side in transit (handed off, never
- * adopted) belongs to nobody and stays held.
+ * adopted) belongs to nobody and stays held. Likewise a thread that dies while WAITING to write
+ * (blocked, or in a suspended async task) is still counted in WWAIT, which would keep every reader
+ * out for good: each thread mirrors its registrations in its percpu WWAIT word (same rules as
+ * READS) and the handler takes them back from the count word and wakes the sleepers.
+ * Both mirrors are written after the count word gains and before it loses, so a thread that dies
+ * between the two Atomics leaves at worst something held, never something released twice.
  *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
@@ -51,7 +61,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, percpuWord } from '../domain/layout.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
@@ -75,6 +85,14 @@ onThreadDeath(Kind.RwSem, (core, dead, _name, obj, pcpu) => {
   const n = Atomics.exchange(i32, w, 0);
   if (n > 0) {
     Atomics.sub(i32, h + RWSEM_COUNT, n);
+    Atomics.notify(i32, h + RWSEM_COUNT);
+  }
+  // ... and its registrations as a waiting writer (its percpu WWAIT word): counted, they would keep
+  // every new reader out for good.
+  const ww = percpuWord(core.g, dead, pcpu) + RWSEM_PC_WWAIT;
+  const m = Atomics.exchange(i32, ww, 0);
+  if (m > 0) {
+    Atomics.sub(i32, h + RWSEM_COUNT, m * WWAIT);
     Atomics.notify(i32, h + RWSEM_COUNT);
   }
 });
@@ -105,8 +123,11 @@ export class ReadGuard extends Guard {
    * stays held (writers keep waiting) until the adopter unlocks it.
    */
   handoff(): Handoff {
+    // Claim the table word BEFORE the guard lets go: if the table is full
+    // (ERR_OUT_OF_SHARED_MEMORY) the guard still holds the read side and can unlock it.
+    const slot = this.held ? this.sem.claimHandoff() : -1;
     this.endHold('handoff()', 'moved');
-    return { token: this.sem.exitReader(this) };
+    return { token: this.sem.exitReader(this, slot) };
   }
 }
 
@@ -138,10 +159,13 @@ export class RwSem {
   private readonly i32: Int32Array;
   private readonly countW: number;
   private readonly myReadsW: number; // this thread's percpu READS word
+  private readonly myWwaitW: number; // this thread's percpu WWAIT word
   private readonly ownerW: number;
   private readonly me: number;
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
   private localReads = 0;
+  /** Writers of this thread registered in WWAIT (waiting async tasks; ERR_DEADLOCK checks). */
+  private localWaitingWriters = 0;
   readonly lockdepClass: LockClass;
   /** lockdep acquire options, built once (no allocation per acquisition). */
   private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
@@ -158,6 +182,7 @@ export class RwSem {
   ) {
     this.i32 = core.i32;
     this.myReadsW = percpuWord(core.g, core.slot, pcpu) + RWSEM_PC_READS;
+    this.myWwaitW = percpuWord(core.g, core.slot, pcpu) + RWSEM_PC_WWAIT;
     this.countW = (obj >> 2) + RWSEM_COUNT;
     this.ownerW = (obj >> 2) + RWSEM_OWNER;
     this.me = core.slot;
@@ -174,6 +199,16 @@ export class RwSem {
   private reads(delta: 1 | -1): void {
     this.localReads += delta;
     Atomics.store(this.i32, this.myReadsW, this.localReads);
+  }
+
+  /**
+   * Count writers of this thread registered in WWAIT, locally and in its percpu word (for the death
+   * handler). Called AFTER adding to the count word and BEFORE taking from it: a thread that dies in
+   * between leaves at worst a registration the handler cannot see, never one it would undo twice.
+   */
+  private waitingWriters(delta: 1 | -1): void {
+    this.localWaitingWriters += delta;
+    Atomics.store(this.i32, this.myWwaitW, this.localWaitingWriters);
   }
 
   /** @internal for tests and diagnostics. */
@@ -201,10 +236,12 @@ export class RwSem {
       const v = Atomics.load(i32, countW);
       if ((v & (WRITER_LOCKED | READER_MASK)) !== 0) return false;
       const n = (registered ? v - WWAIT : v) | WRITER_LOCKED;
+      if (registered) this.waitingWriters(-1); // percpu word first (see waitingWriters)
       if (Atomics.compareExchange(i32, countW, v, n) === v) {
         Atomics.store(i32, this.ownerW, this.me + 1);
         return true;
       }
+      if (registered) this.waitingWriters(1); // still registered: the CAS did not happen
     }
   }
 
@@ -213,9 +250,11 @@ export class RwSem {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many waiting writers`);
     }
     Atomics.add(this.i32, this.countW, WWAIT);
+    this.waitingWriters(1);
   }
 
   private unregisterWriter(): void {
+    this.waitingWriters(-1);
     Atomics.sub(this.i32, this.countW, WWAIT);
     Atomics.notify(this.i32, this.countW); // readers may have waited only because of us
   }
@@ -253,9 +292,14 @@ export class RwSem {
     return new ReadGuard(this, h);
   }
 
+  /** @internal ReadGuard.handoff(), first step: claim a handoff-table word (may throw, nothing moved yet). */
+  claimHandoff(): number {
+    return claimHandoffSlot(this.core, this.what);
+  }
+
   /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
-  exitReader(g: ReadGuard): HandoffToken {
-    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, claimHandoffSlot(this.core, this.what));
+  exitReader(g: ReadGuard, slot: number): HandoffToken {
+    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, slot);
     g.ldHeld = null;
     this.reads(-1);
     return token;
@@ -369,6 +413,11 @@ export class RwSem {
     }
     if (mode === 'read' && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
+    }
+    // A write() of this thread waits (suspended, counted in WWAIT): no reader gets in while it is
+    // counted, and it can only take the lock or give up once this thread runs its event loop again.
+    if (mode === 'read' && this.localWaitingWriters > 0) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: a suspended async write() of this thread waits for it, and readers wait behind it`);
     }
   }
 
