@@ -69,7 +69,8 @@ onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj) => {
   if (Atomics.compareExchange(i32, h + PRW_BLOCK, slot + 1, 0) === slot + 1) {
     Atomics.notify(i32, h + PRW_BLOCK);
     // Its rcu_sync_exit will never run: do it on its behalf (func is left to later pollers).
-    new RcuSync(core, new GpEngine(core), null, h + PRW_RSYNC).exit();
+    // (This engine only snapshots: with no call(), exit() never drives a grace period.)
+    new RcuSync(core, new GpEngine(core, () => false), null, h + PRW_RSYNC).exit();
   }
   Atomics.add(i32, h + PRW_READER_EVENTS, 1); // a waiting writer re-scans (and can name the dead)
   Atomics.notify(i32, h + PRW_READER_EVENTS);

@@ -17,8 +17,18 @@
  *
  * Threads OFFLINE (parked in a quiesce wait), STARTING, FREE or DEAD are in an extended quiescent
  * state and are never waited for; a thread that dies mid-GP is marked DEAD by the thread that
- * watched it, which bumps QS_EVENTS, so the driver re-checks at once. The driver's own thread is in
- * a quiescent state by construction (it is running the driver, outside any read section).
+ * watched it, which bumps QS_EVENTS, so the driver re-checks at once.
+ *
+ * The driver's own thread: a driver step runs synchronously on it, so when the step finds this
+ * thread outside any read section (nesting 0), every section it had open when the GP began has
+ * closed: it counts as quiescent without an ack. But a step may run INSIDE a read section of its
+ * own thread: getState(), call() and srcu.synchronize()/call() are legal in rcu.read() (as
+ * get_state_synchronize_rcu()/call_rcu() are under rcu_read_lock()) and drive at once,
+ * synchronously, and so may a step that resumes while a section spans a turn (misuse). Then the
+ * own thread is treated like any other online thread: it is asked (T_QS_REQ) and waited for
+ * (T_QS_ACK), which rcu.ts stores only once the section has closed. A blocking wait (waitSync)
+ * inside a read section could never see that ack (the thread stays online in a reader, see
+ * domain/thread.ts) and throws ERR_RCU_MISUSE instead; async steps simply yield.
  *
  * Memory model: an updater unpublishes, then calls synchronize(). Its Atomics CAS of GP_SEQ
  * precedes its store of T_QS_REQ[t]; thread t's waitAsync wake-up observes that store, so t's
@@ -32,6 +42,7 @@
  * stores GP_DRIVER=0 and any waiter (or the next caller) takes over the same grace period; so does
  * a waiter that finds the driver's thread dead, or a blocking waiter on the driver's own thread.
  */
+import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import {
   RCU_EXP_COUNT,
@@ -50,7 +61,11 @@ import { done, inProgress, snap } from './seq.js';
 export class GpEngine {
   private readonly i32: Int32Array;
 
-  constructor(private readonly core: DomainCore) {
+  constructor(
+    private readonly core: DomainCore,
+    /** True while this thread is inside an RCU read section of this domain (rcu.ts nesting > 0). */
+    private readonly inReader: () => boolean,
+  ) {
     this.i32 = core.i32;
   }
 
@@ -97,11 +112,11 @@ export class GpEngine {
     return seq;
   }
 
-  /** Ask every online thread (but this one) for a quiescent state after `gp` began. */
+  /** Ask every online thread for a quiescent state after `gp` began (this one only if inside a reader). */
   private request(gp: number): void {
     const { i32, core } = this;
     for (let t = 0; t < core.g.maxThreads; t++) {
-      if (t === core.slot) continue;
+      if (t === core.slot && !this.inReader()) continue; // quiescent now: see header
       if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
       const w = slotWord(core.g, t, T_QS_REQ);
       Atomics.store(i32, w, gp);
@@ -113,7 +128,7 @@ export class GpEngine {
   private allQuiescent(gp: number): boolean {
     const { i32, core } = this;
     for (let t = 0; t < core.g.maxThreads; t++) {
-      if (t === core.slot) continue;
+      if (t === core.slot && !this.inReader()) continue; // outside any reader now: see header
       if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
       if (!done(Atomics.load(i32, slotWord(core.g, t, T_QS_ACK)), gp)) {
         // A thread that came online after the request was made was not asked: ask it now.
@@ -177,8 +192,11 @@ export class GpEngine {
     }
   }
 
-  /** Block until GP_SEQ reaches `s`. Returns false on timeout. */
+  /** Block until GP_SEQ reaches `s`. Returns false on timeout. ERR_RCU_MISUSE inside a read section. */
   waitSync(s: number, deadline: Deadline, expedited = false): boolean {
+    if (this.inReader() && !done(this.seq(), s)) {
+      throw new QuiesceError('ERR_RCU_MISUSE', `Rcu of domain '${this.core.name}': a blocking wait for a grace period inside an RCU read section would wait for itself`);
+    }
     return runSync(this.i32, this.reach(s, expedited), deadline);
   }
 

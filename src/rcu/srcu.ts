@@ -16,6 +16,10 @@
  *   3. wait until sum(lock[old]) == sum(unlock[old]) over every thread that is not dead.
  * With step 2 no counter of the old index can grow after step 3 starts, so one scan suffices
  * (the kernel, lacking step 2, scans twice and relies on smp_mb pairs).
+ * The driver never counts its own thread out: step 3 sums the caller's own counters too (a
+ * synchronize()/call() inside this Srcu's own section waits for it), and step 2's RCU grace period
+ * waits for the caller's own RCU read section when synchronize()/call() is called inside one
+ * (rcu/gp.ts header); synchronizeSync() there throws ERR_RCU_MISUSE instead.
  *
  * Memory model: lock[idx] is written with a plain increment by its owner only; the RCU grace
  * period of step 2 makes it visible (its ack store / driver load pair, rcu/gp.ts). unlock[idx] is
