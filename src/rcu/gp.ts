@@ -38,9 +38,21 @@
  * load pair carries that on to every waiter, which may then free the old data.
  *
  * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
- * becomes the driver (CAS), the rest sleep on GP_SEQ. A driver that gives up (timeout/abort)
- * stores GP_DRIVER=0 and any waiter (or the next caller) takes over the same grace period; so does
- * a waiter that finds the driver's thread dead, or a blocking waiter on the driver's own thread.
+ * becomes the driver (CAS), the rest sleep on GP_SEQ (in slices of 100 ms, re-checking the driver
+ * each time). A driver that gives up (timeout/abort) stores GP_DRIVER=0 and any waiter (or the next
+ * caller) takes over the same grace period. So does a waiter that finds the driver's thread not
+ * ONLINE: DEAD (its driver will never run), or OFFLINE, i.e. blocked in one of quiesce's own waits
+ * (SPEC §3: such a thread never holds a grace period up; an async driver on it cannot run until it
+ * wakes, and the thread that would wake it may be the one waiting for the grace period); and so
+ * does a blocking waiter on the driver's own thread (its async driver cannot run either).
+ *
+ * Two drivers of one grace period are harmless, which is what makes those takeovers safe without
+ * stopping the old driver: each only stores requests (idempotent: the newest value wins, and
+ * allQuiescent re-requests whatever a stale store lowered) and reads acks; ending the GP is
+ * finish()'s compareExchange of GP_SEQ from gp to gp+1, so exactly one driver ends it and counts
+ * it, and a stale driver's later finish(gp) fails (GP_SEQ has moved on). A driver never starts a
+ * new grace period without winning the even->odd CAS in claim(). Its clearing of GP_DRIVER is a
+ * CAS of its own id, which at worst lets a later GP be taken over too.
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -97,12 +109,12 @@ export class GpEngine {
       this.request((seq + 1) | 0);
       return (seq + 1) | 0;
     }
-    // A GP is running: take it over if nobody drives it, its driver died, or its driver is a
+    // A GP is running: take it over if nobody drives it, its driver's thread is not ONLINE (dead,
+    // or OFFLINE: blocked in a quiesce wait, so its driver cannot run), or its driver is a
     // (suspended) async task of THIS thread: a blocking waiter here would otherwise sleep waiting
-    // for a driver that cannot run until it wakes. Two drivers of one GP are harmless: finish()
-    // is a compareExchange, so only one of them completes it.
+    // for a driver that cannot run until it wakes. Two drivers of one GP are harmless (header).
     const d = Atomics.load(i32, RCU_GP_DRIVER);
-    if (d !== 0 && d !== me && this.core.threads.isAlive(d - 1)) return -1;
+    if (d !== 0 && d !== me && this.core.threads.state(d - 1) === ThreadState.ONLINE) return -1;
     if (Atomics.compareExchange(i32, RCU_GP_DRIVER, d, me) !== d) return -1;
     if (Atomics.load(i32, RCU_GP_SEQ) !== seq) {
       Atomics.compareExchange(i32, RCU_GP_DRIVER, me, 0);
