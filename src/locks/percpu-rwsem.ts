@@ -81,7 +81,8 @@ onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj, pcpu) => {
   // period). func is left to later pollers (slow-path readers).
   const enters = Atomics.exchange(i32, percpuWord(core.g, slot, pcpu) + PRW_PC_RSYNC, 0);
   if (enters > 0) {
-    const rs = new RcuSync(core, new GpEngine(core), null, h + PRW_RSYNC);
+    // (This engine only snapshots: with no call(), exit() never drives a grace period.)
+    const rs = new RcuSync(core, new GpEngine(core, () => false), null, h + PRW_RSYNC);
     for (let i = 0; i < enters; i++) rs.exit();
   }
   Atomics.add(i32, h + PRW_READER_EVENTS, 1); // a waiting writer re-scans (and can name the dead)

@@ -17,8 +17,18 @@
  *
  * Threads OFFLINE (parked in a quiesce wait), STARTING, FREE or DEAD are in an extended quiescent
  * state and are never waited for; a thread that dies mid-GP is marked DEAD by the thread that
- * watched it, which bumps QS_EVENTS, so the driver re-checks at once. The driver's own thread is in
- * a quiescent state by construction (it is running the driver, outside any read section).
+ * watched it, which bumps QS_EVENTS, so the driver re-checks at once.
+ *
+ * The driver's own thread: a driver step runs synchronously on it, so when the step finds this
+ * thread outside any read section (nesting 0), every section it had open when the GP began has
+ * closed: it counts as quiescent without an ack. But a step may run INSIDE a read section of its
+ * own thread: getState(), call() and srcu.synchronize()/call() are legal in rcu.read() (as
+ * get_state_synchronize_rcu()/call_rcu() are under rcu_read_lock()) and drive at once,
+ * synchronously, and so may a step that resumes while a section spans a turn (misuse). Then the
+ * own thread is treated like any other online thread: it is asked (T_QS_REQ) and waited for
+ * (T_QS_ACK), which rcu.ts stores only once the section has closed. A blocking wait (waitSync)
+ * inside a read section could never see that ack (the thread stays online in a reader, see
+ * domain/thread.ts) and throws ERR_RCU_MISUSE instead; async steps simply yield.
  *
  * Memory model: an updater unpublishes, then calls synchronize(). Its Atomics CAS of GP_SEQ
  * precedes its store of T_QS_REQ[t]; thread t's waitAsync wake-up observes that store, so t's
@@ -28,10 +38,23 @@
  * load pair carries that on to every waiter, which may then free the old data.
  *
  * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
- * becomes the driver (CAS), the rest sleep on GP_SEQ. A driver that gives up (timeout/abort)
- * stores GP_DRIVER=0 and any waiter (or the next caller) takes over the same grace period; so does
- * a waiter that finds the driver's thread dead, or a blocking waiter on the driver's own thread.
+ * becomes the driver (CAS), the rest sleep on GP_SEQ (in slices of 100 ms, re-checking the driver
+ * each time). A driver that gives up (timeout/abort) stores GP_DRIVER=0 and any waiter (or the next
+ * caller) takes over the same grace period. So does a waiter that finds the driver's thread not
+ * ONLINE: DEAD (its driver will never run), or OFFLINE, i.e. blocked in one of quiesce's own waits
+ * (SPEC §3: such a thread never holds a grace period up; an async driver on it cannot run until it
+ * wakes, and the thread that would wake it may be the one waiting for the grace period); and so
+ * does a blocking waiter on the driver's own thread (its async driver cannot run either).
+ *
+ * Two drivers of one grace period are harmless, which is what makes those takeovers safe without
+ * stopping the old driver: each only stores requests (idempotent: the newest value wins, and
+ * allQuiescent re-requests whatever a stale store lowered) and reads acks; ending the GP is
+ * finish()'s compareExchange of GP_SEQ from gp to gp+1, so exactly one driver ends it and counts
+ * it, and a stale driver's later finish(gp) fails (GP_SEQ has moved on). A driver never starts a
+ * new grace period without winning the even->odd CAS in claim(). Its clearing of GP_DRIVER is a
+ * CAS of its own id, which at worst lets a later GP be taken over too.
  */
+import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import {
   RCU_EXP_COUNT,
@@ -50,7 +73,11 @@ import { done, inProgress, snap } from './seq.js';
 export class GpEngine {
   private readonly i32: Int32Array;
 
-  constructor(private readonly core: DomainCore) {
+  constructor(
+    private readonly core: DomainCore,
+    /** True while this thread is inside an RCU read section of this domain (rcu.ts nesting > 0). */
+    private readonly inReader: () => boolean,
+  ) {
     this.i32 = core.i32;
   }
 
@@ -82,12 +109,12 @@ export class GpEngine {
       this.request((seq + 1) | 0);
       return (seq + 1) | 0;
     }
-    // A GP is running: take it over if nobody drives it, its driver died, or its driver is a
+    // A GP is running: take it over if nobody drives it, its driver's thread is not ONLINE (dead,
+    // or OFFLINE: blocked in a quiesce wait, so its driver cannot run), or its driver is a
     // (suspended) async task of THIS thread: a blocking waiter here would otherwise sleep waiting
-    // for a driver that cannot run until it wakes. Two drivers of one GP are harmless: finish()
-    // is a compareExchange, so only one of them completes it.
+    // for a driver that cannot run until it wakes. Two drivers of one GP are harmless (header).
     const d = Atomics.load(i32, RCU_GP_DRIVER);
-    if (d !== 0 && d !== me && this.core.threads.isAlive(d - 1)) return -1;
+    if (d !== 0 && d !== me && this.core.threads.state(d - 1) === ThreadState.ONLINE) return -1;
     if (Atomics.compareExchange(i32, RCU_GP_DRIVER, d, me) !== d) return -1;
     if (Atomics.load(i32, RCU_GP_SEQ) !== seq) {
       Atomics.compareExchange(i32, RCU_GP_DRIVER, me, 0);
@@ -97,11 +124,11 @@ export class GpEngine {
     return seq;
   }
 
-  /** Ask every online thread (but this one) for a quiescent state after `gp` began. */
+  /** Ask every online thread for a quiescent state after `gp` began (this one only if inside a reader). */
   private request(gp: number): void {
     const { i32, core } = this;
     for (let t = 0; t < core.g.maxThreads; t++) {
-      if (t === core.slot) continue;
+      if (t === core.slot && !this.inReader()) continue; // quiescent now: see header
       if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
       const w = slotWord(core.g, t, T_QS_REQ);
       Atomics.store(i32, w, gp);
@@ -113,7 +140,7 @@ export class GpEngine {
   private allQuiescent(gp: number): boolean {
     const { i32, core } = this;
     for (let t = 0; t < core.g.maxThreads; t++) {
-      if (t === core.slot) continue;
+      if (t === core.slot && !this.inReader()) continue; // outside any reader now: see header
       if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
       if (!done(Atomics.load(i32, slotWord(core.g, t, T_QS_ACK)), gp)) {
         // A thread that came online after the request was made was not asked: ask it now.
@@ -177,8 +204,11 @@ export class GpEngine {
     }
   }
 
-  /** Block until GP_SEQ reaches `s`. Returns false on timeout. */
+  /** Block until GP_SEQ reaches `s`. Returns false on timeout. ERR_RCU_MISUSE inside a read section. */
   waitSync(s: number, deadline: Deadline, expedited = false): boolean {
+    if (this.inReader() && !done(this.seq(), s)) {
+      throw new QuiesceError('ERR_RCU_MISUSE', `Rcu of domain '${this.core.name}': a blocking wait for a grace period inside an RCU read section would wait for itself`);
+    }
     return runSync(this.i32, this.reach(s, expedited), deadline);
   }
 

@@ -18,7 +18,10 @@
  * (process warning + lockdep 'rcu-misuse'); its thread does not acknowledge grace periods until
  * the section closes (the reader stays protected), and the readUnlock that closes it throws
  * ERR_RCU_MISUSE. synchronize*() inside a read section throws ERR_RCU_MISUSE instead of
- * deadlocking.
+ * deadlocking. getState() and call() are legal inside a read section and start driving a grace
+ * period at once; that grace period counts this thread's open section like any other thread's
+ * (gp.ts: the driver asks and waits for its own thread while it is inside a reader), so it cannot
+ * end, nor pollState() turn true, before the section closes.
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -53,7 +56,7 @@ export class Rcu {
 
   /** @internal — use `domain.rcu`. */
   constructor(private readonly core: DomainCore) {
-    this.gp = new GpEngine(core);
+    this.gp = new GpEngine(core, () => this.nesting > 0);
     this.reqWord = slotWord(core.g, core.slot, T_QS_REQ);
     this.ackWord = slotWord(core.g, core.slot, T_QS_ACK);
     this.lastReq = Atomics.load(core.i32, this.reqWord);

@@ -8,7 +8,9 @@
  * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
  * task holds (several tasks of a thread may be inside), not merely the thread's newest.
  *
- * Grace period (one driver at a time, batched with rcu_seq exactly like RCU, see rcu/seq.ts):
+ * Grace period (batched with rcu_seq exactly like RCU, see rcu/seq.ts; one driver at a time, but
+ * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
+ * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP):
  *   1. flip IDX (Atomics.add): new readers use the other index;
  *   2. wait for an RCU grace period of the domain: every thread passes a quiescent state, so every
  *      reader that read the old index has also finished incrementing lock[old] (the load of IDX
@@ -16,6 +18,14 @@
  *   3. wait until sum(lock[old]) == sum(unlock[old]) over every thread that is not dead.
  * With step 2 no counter of the old index can grow after step 3 starts, so one scan suffices
  * (the kernel, lacking step 2, scans twice and relies on smp_mb pairs).
+ * The driver never counts its own thread out: step 3 sums the caller's own counters too (a
+ * synchronize()/call() inside this Srcu's own section waits for it), and step 2's RCU grace period
+ * waits for the caller's own RCU read section when synchronize()/call() is called inside one
+ * (rcu/gp.ts header); synchronizeSync() there throws ERR_RCU_MISUSE instead.
+ * Two drivers of one GP are harmless: only the winner of claim()'s even->odd CAS of GP_SEQ flips
+ * IDX, so the index being drained cannot change while the GP is in progress; both drivers then
+ * only wait (steps 2 and 3 read, they never undo anything), and finish() is a compareExchange of
+ * GP_SEQ from gp to gp+1, so exactly one ends the GP and a stale driver's later finish(gp) fails.
  *
  * Memory model: lock[idx] is written with a plain increment by its owner only; the RCU grace
  * period of step 2 makes it visible (its ack store / driver load pair, rcu/gp.ts). unlock[idx] is
@@ -164,7 +174,8 @@ export class Srcu {
       return (seq + 1) | 0;
     }
     const d = Atomics.load(i32, this.h + SRCU_DRIVER);
-    if (d !== 0 && d !== me && this.core.threads.isAlive(d - 1)) return -1; // see rcu/gp.ts claim()
+    // Take over unless the driver's thread is ONLINE (so able to run it): see rcu/gp.ts claim().
+    if (d !== 0 && d !== me && this.core.threads.state(d - 1) === ThreadState.ONLINE) return -1;
     if (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, d, me) !== d) return -1;
     return Atomics.load(i32, w) === seq ? seq : (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0), -1);
   }
