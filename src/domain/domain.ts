@@ -7,8 +7,10 @@
  * object around the shared state, cached here by name.
  *
  * Workers: spawn() reserves a slot, then starts the worker with the handle in worker_threads'
- * environment data (workerData and argv pass through untouched); Domain.attach() in the worker
- * claims the reserved slot. spawn() watches the worker: on 'exit' (normal, crash or terminate)
+ * environment data (workerData and argv pass through untouched) and names the worker's threadId
+ * in the reservation; Domain.attach() in that worker claims the reserved slot. Environment data is
+ * inherited by sub-workers, so a sub-worker sees its parent's reservation too: it is refused
+ * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot). spawn() watches the worker: on 'exit' (normal, crash or terminate)
  * the slot is marked DEAD, which releases every grace period waiting for it and lets robust
  * mutexes and drains see the death. Workers started any other way (a plain `new Worker`, a
  * pool library) are watched too: every thread attached to a domain listens to process 'worker'
@@ -83,6 +85,8 @@ const DEFAULT_MAX_THREADS = 64;
 
 /** Domains this thread is attached to, by buffer: attach() twice gives the same Domain. */
 const attachedDomains = new WeakMap<SharedArrayBuffer, Domain>();
+/** Domains whose spawn reservation this thread has claimed (a re-attach after detach takes a new slot). */
+const claimedReservations = new WeakSet<SharedArrayBuffer>();
 /** The same domains' cores, to watch workers this thread starts (see the header). */
 const attachedCores = new Set<DomainCore>();
 let watchingWorkers = false;
@@ -181,7 +185,19 @@ export class Domain {
     const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
-    if (reserved && reserved.handle.sab === h.sab) got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
+    if (reserved) {
+      got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
+      if (got) claimedReservations.add(h.sab);
+    }
+    if (!got && reserved && !claimedReservations.has(h.sab)) {
+      // Not this thread's reservation. Environment data is inherited: this is e.g. a plain
+      // sub-worker of a spawned worker. (The spawned worker itself, attaching again after a
+      // detach(), gets a fresh slot as before.)
+      throw new QuiesceError(
+        'ERR_NOT_ATTACHED',
+        `Domain.attach(): no handle given and this thread was not started by domain.spawn() of domain '${core.name}' (the spawn reservation it sees belongs to another thread, e.g. the worker that started this one)`,
+      );
+    }
     d.join(got ?? core.threads.claim(threadId));
     attachedDomains.set(h.sab, d);
     return d;
@@ -239,6 +255,7 @@ export class Domain {
     try {
       setEnvironmentData(ENV_KEY, { handle: this.handle, slot: r.slot, gen: r.gen } satisfies SpawnInfo);
       w = new Worker(filename, options);
+      core.threads.reserveFor(r.slot, r.gen, w.threadId); // only this worker may claim the slot
     } catch (e) {
       core.threads.unreserve(r.slot, r.gen);
       throw e;
