@@ -268,11 +268,23 @@ export class Domain {
     return w;
   }
 
-  /** This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted. */
+  /**
+   * This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted.
+   * Its pending rcu.call()/srcu.call() callbacks run first, here: detach() blocks (offline) for
+   * their grace periods, so barrier() never misses them (rcu/callbacks.ts header).
+   */
   detach(): void {
     const core = this.core;
     if (!core.attached) return;
     if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
+    // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
+    for (;;) {
+      const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);
+      for (const s of srcus) if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
+      for (const s of srcus) s.drainCallbacksSync();
+      this.rcuInstance!.drainCallbacksSync();
+      if (this.rcuInstance!.pendingCallbacks === 0 && srcus.every((s) => s.pendingCallbacks === 0)) break;
+    }
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);
