@@ -10,16 +10,28 @@
  * environment data (workerData and argv pass through untouched) and names the worker's threadId
  * in the reservation; Domain.attach() in that worker claims the reserved slot. Environment data is
  * inherited by sub-workers, so a sub-worker sees its parent's reservation too: it is refused
- * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot). spawn() watches the worker: on 'exit' (normal, crash or terminate)
- * the slot is marked DEAD, which releases every grace period waiting for it and lets robust
- * mutexes and drains see the death. Workers started any other way (a plain `new Worker`, a
- * pool library) are watched too: every thread attached to a domain listens to process 'worker'
- * events, and when a worker it started exits, any slot that worker's threadId occupies in any
- * domain this thread is attached to is marked dead. Only the starting thread's event loop sees
- * 'exit': a thread that is itself blocked in a *Sync wait learns of the death when its wait's
- * slice or timeout ends.
+ * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot).
+ *
+ * Death (SPEC §1: grace periods stop waiting for a dead worker at once). A slot is marked DEAD,
+ * which bumps and notifies RCU_QS_EVENTS (threads.ts), releasing every grace period waiting for
+ * it and letting robust mutexes and drains see the death, from two places:
+ *  - the dying worker itself: every attached worker thread listens to its own process 'exit',
+ *    which Node emits in a worker on a normal exit, process.exit() and an uncaught error, and
+ *    marks its slots dead there. This needs no other thread's event loop, so it covers workers
+ *    that nobody watches (a pool started before its creator attached) and spawners that are
+ *    blocked in a *Sync wait (the notify wakes them). Nothing of the thread runs after its
+ *    'exit' listeners, except listeners it registered after attaching: those must not use the
+ *    domain.
+ *  - the thread that started it, for terminate() (the worker runs no JS then): spawn() watches
+ *    its worker's 'exit', and every attached thread listens to process 'worker' events and, when
+ *    a worker it started exits, marks dead any slot that worker's threadId occupies in any domain
+ *    this thread is attached to. This runs on the starting thread's event loop only: a worker
+ *    that starts before its starter attached is not seen, and a starter blocked in a *Sync wait
+ *    learns of a terminate() only when the wait returns (a blocked thread cannot tell a
+ *    terminated worker from a busy one; `await worker.terminate()` before blocking).
+ * markDead() names the generation and is a CAS, so whichever comes second does nothing.
  */
-import { Worker, getEnvironmentData, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
+import { Worker, getEnvironmentData, isMainThread, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
 import { QuiesceError } from '../errors.js';
 import { Rcu } from '../rcu/rcu.js';
 import { Srcu } from '../rcu/srcu.js';
@@ -102,6 +114,19 @@ function watchWorkers(): void {
         for (const { slot, gen } of core.threads.slotsOfThread(tid)) if (core.threads.markDead(slot, gen)) core.handleDeath(slot);
       }
     });
+  });
+}
+
+let markingOwnDeath = false;
+
+/** A worker marks its own slots dead when it exits (see the header: 'exit' is its last JS). */
+function markOwnDeathAtExit(): void {
+  if (markingOwnDeath || isMainThread) return; // the main thread's exit ends every thread
+  markingOwnDeath = true;
+  process.on('exit', () => {
+    for (const core of attachedCores) {
+      if (core.attached && core.threads.markDead(core.slot, core.gen)) core.handleDeath(core.slot);
+    }
   });
 }
 
@@ -219,6 +244,7 @@ export class Domain {
     registerAttached(this.attachedSlot);
     attachedCores.add(core);
     watchWorkers();
+    markOwnDeathAtExit();
   }
 
   get name(): string {
