@@ -7,17 +7,31 @@
  * object around the shared state, cached here by name.
  *
  * Workers: spawn() reserves a slot, then starts the worker with the handle in worker_threads'
- * environment data (workerData and argv pass through untouched); Domain.attach() in the worker
- * claims the reserved slot. spawn() watches the worker: on 'exit' (normal, crash or terminate)
- * the slot is marked DEAD, which releases every grace period waiting for it and lets robust
- * mutexes and drains see the death. Workers started any other way (a plain `new Worker`, a
- * pool library) are watched too: every thread attached to a domain listens to process 'worker'
- * events, and when a worker it started exits, any slot that worker's threadId occupies in any
- * domain this thread is attached to is marked dead. Only the starting thread's event loop sees
- * 'exit': a thread that is itself blocked in a *Sync wait learns of the death when its wait's
- * slice or timeout ends.
+ * environment data (workerData and argv pass through untouched) and names the worker's threadId
+ * in the reservation; Domain.attach() in that worker claims the reserved slot. Environment data is
+ * inherited by sub-workers, so a sub-worker sees its parent's reservation too: it is refused
+ * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot).
+ *
+ * Death (SPEC §1: grace periods stop waiting for a dead worker at once). A slot is marked DEAD,
+ * which bumps and notifies RCU_QS_EVENTS (threads.ts), releasing every grace period waiting for
+ * it and letting robust mutexes and drains see the death, from two places:
+ *  - the dying worker itself: every attached worker thread listens to its own process 'exit',
+ *    which Node emits in a worker on a normal exit, process.exit() and an uncaught error, and
+ *    marks its slots dead there. This needs no other thread's event loop, so it covers workers
+ *    that nobody watches (a pool started before its creator attached) and spawners that are
+ *    blocked in a *Sync wait (the notify wakes them). Nothing of the thread runs after its
+ *    'exit' listeners, except listeners it registered after attaching: those must not use the
+ *    domain.
+ *  - the thread that started it, for terminate() (the worker runs no JS then): spawn() watches
+ *    its worker's 'exit', and every attached thread listens to process 'worker' events and, when
+ *    a worker it started exits, marks dead any slot that worker's threadId occupies in any domain
+ *    this thread is attached to. This runs on the starting thread's event loop only: a worker
+ *    that starts before its starter attached is not seen, and a starter blocked in a *Sync wait
+ *    learns of a terminate() only when the wait returns (a blocked thread cannot tell a
+ *    terminated worker from a busy one; `await worker.terminate()` before blocking).
+ * markDead() names the generation and is a CAS, so whichever comes second does nothing.
  */
-import { Worker, getEnvironmentData, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
+import { Worker, getEnvironmentData, isMainThread, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
 import { QuiesceError } from '../errors.js';
 import { Rcu } from '../rcu/rcu.js';
 import { Srcu } from '../rcu/srcu.js';
@@ -83,6 +97,8 @@ const DEFAULT_MAX_THREADS = 64;
 
 /** Domains this thread is attached to, by buffer: attach() twice gives the same Domain. */
 const attachedDomains = new WeakMap<SharedArrayBuffer, Domain>();
+/** Domains whose spawn reservation this thread has claimed (a re-attach after detach takes a new slot). */
+const claimedReservations = new WeakSet<SharedArrayBuffer>();
 /** The same domains' cores, to watch workers this thread starts (see the header). */
 const attachedCores = new Set<DomainCore>();
 let watchingWorkers = false;
@@ -98,6 +114,19 @@ function watchWorkers(): void {
         for (const { slot, gen } of core.threads.slotsOfThread(tid)) if (core.threads.markDead(slot, gen)) core.handleDeath(slot);
       }
     });
+  });
+}
+
+let markingOwnDeath = false;
+
+/** A worker marks its own slots dead when it exits (see the header: 'exit' is its last JS). */
+function markOwnDeathAtExit(): void {
+  if (markingOwnDeath || isMainThread) return; // the main thread's exit ends every thread
+  markingOwnDeath = true;
+  process.on('exit', () => {
+    for (const core of attachedCores) {
+      if (core.attached && core.threads.markDead(core.slot, core.gen)) core.handleDeath(core.slot);
+    }
   });
 }
 
@@ -181,7 +210,19 @@ export class Domain {
     const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
-    if (reserved && reserved.handle.sab === h.sab) got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
+    if (reserved) {
+      got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
+      if (got) claimedReservations.add(h.sab);
+    }
+    if (!got && reserved && !claimedReservations.has(h.sab)) {
+      // Not this thread's reservation. Environment data is inherited: this is e.g. a plain
+      // sub-worker of a spawned worker. (The spawned worker itself, attaching again after a
+      // detach(), gets a fresh slot as before.)
+      throw new QuiesceError(
+        'ERR_NOT_ATTACHED',
+        `Domain.attach(): no handle given and this thread was not started by domain.spawn() of domain '${core.name}' (the spawn reservation it sees belongs to another thread, e.g. the worker that started this one)`,
+      );
+    }
     d.join(got ?? core.threads.claim(threadId));
     attachedDomains.set(h.sab, d);
     return d;
@@ -203,6 +244,7 @@ export class Domain {
     registerAttached(this.attachedSlot);
     attachedCores.add(core);
     watchWorkers();
+    markOwnDeathAtExit();
   }
 
   get name(): string {
@@ -239,6 +281,7 @@ export class Domain {
     try {
       setEnvironmentData(ENV_KEY, { handle: this.handle, slot: r.slot, gen: r.gen } satisfies SpawnInfo);
       w = new Worker(filename, options);
+      core.threads.reserveFor(r.slot, r.gen, w.threadId); // only this worker may claim the slot
     } catch (e) {
       core.threads.unreserve(r.slot, r.gen);
       throw e;
@@ -251,11 +294,23 @@ export class Domain {
     return w;
   }
 
-  /** This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted. */
+  /**
+   * This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted.
+   * Its pending rcu.call()/srcu.call() callbacks run first, here: detach() blocks (offline) for
+   * their grace periods, so barrier() never misses them (rcu/callbacks.ts header).
+   */
   detach(): void {
     const core = this.core;
     if (!core.attached) return;
     if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
+    // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
+    for (;;) {
+      const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);
+      for (const s of srcus) if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
+      for (const s of srcus) s.drainCallbacksSync();
+      this.rcuInstance!.drainCallbacksSync();
+      if (this.rcuInstance!.pendingCallbacks === 0 && srcus.every((s) => s.pendingCallbacks === 0)) break;
+    }
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);

@@ -9,11 +9,25 @@
  * counters of a dead thread stay part of every sum (its references are still held; a drain names
  * them), exactly like the percpu counters of an offlined CPU.
  *
+ * T_THREAD_ID names the occupant; watchers mark dead every live slot holding the threadId of a
+ * worker that exited, so it must never name anyone else. A reservation is made for one worker:
+ * reserve() stores NO_THREAD (-1, never a real threadId) and spawn() stores the worker's threadId
+ * as soon as `new Worker` returns (reserveFor). claimReserved() only claims a STARTING slot of the
+ * right generation reserved for the calling threadId (waiting briefly for reserveFor if the worker
+ * got there first): a sub-worker that inherited the reservation through worker_threads environment
+ * data is refused and writes nothing. claim() stores the threadId only after its own FREE ->
+ * STARTING CAS has made the slot its own.
+ *
  * Every state change bumps H_THREAD_EPOCH and RCU_QS_EVENTS and notifies both words, so anything
  * waiting on a thread (a grace period, a robust mutex waiter) re-checks at once.
  */
 import { QuiesceError } from '../errors.js';
 import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
+
+/** T_THREAD_ID of a reserved slot whose worker is not yet known (no thread has threadId -1). */
+const NO_THREAD = -1;
+/** How long a spawned worker waits for its spawner to name it (it does so synchronously). */
+const RESERVE_FOR_WAIT_MS = 5000;
 
 export class Threads {
   constructor(
@@ -51,7 +65,12 @@ export class Threads {
     for (let t = 0; t < this.g.maxThreads; t++) {
       const w = slotWord(this.g, t, T_STATE);
       if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
-        return this.claimReserved(t, Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1, threadId)!;
+        // The slot is ours (STARTING, fresh generation): only now may its threadId change.
+        const gen = Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1;
+        Atomics.store(this.i32, slotWord(this.g, t, T_THREAD_ID), threadId);
+        Atomics.store(this.i32, w, ThreadState.ONLINE);
+        this.changed();
+        return { slot: t, gen };
       }
     }
     throw this.full();
@@ -62,16 +81,33 @@ export class Threads {
     for (let t = 0; t < this.g.maxThreads; t++) {
       const w = slotWord(this.g, t, T_STATE);
       if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
+        Atomics.store(this.i32, slotWord(this.g, t, T_THREAD_ID), NO_THREAD); // reserveFor() names the worker
         return { slot: t, gen: Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1 };
       }
     }
     throw this.full();
   }
 
-  /** The reserved worker takes its slot. Null if the reservation is gone (e.g. already claimed). */
+  /** The reservation (slot, gen) is for the worker with this threadId (spawn(), once it exists). */
+  reserveFor(slot: number, gen: number, threadId: number): void {
+    const w = slotWord(this.g, slot, T_THREAD_ID);
+    if (this.gen(slot) === gen && this.state(slot) === ThreadState.STARTING) Atomics.compareExchange(this.i32, w, NO_THREAD, threadId);
+    Atomics.notify(this.i32, w);
+  }
+
+  /**
+   * The reserved worker takes its slot. Null, with nothing written, unless the slot is still
+   * STARTING in generation `gen` and reserved for `threadId` (see the header).
+   */
   claimReserved(slot: number, gen: number, threadId: number): { slot: number; gen: number } | null {
-    if (this.gen(slot) !== gen) return null;
-    this.i32[slotWord(this.g, slot, T_THREAD_ID)] = threadId;
+    if (this.gen(slot) !== gen || this.state(slot) !== ThreadState.STARTING) return null;
+    const idWord = slotWord(this.g, slot, T_THREAD_ID);
+    // spawn() names the worker right after `new Worker` returns; the worker may get here first.
+    const until = performance.now() + RESERVE_FOR_WAIT_MS;
+    while (Atomics.load(this.i32, idWord) === NO_THREAD && this.gen(slot) === gen && performance.now() < until) {
+      Atomics.wait(this.i32, idWord, NO_THREAD, 10);
+    }
+    if (Atomics.load(this.i32, idWord) !== threadId || this.gen(slot) !== gen) return null;
     if (Atomics.compareExchange(this.i32, slotWord(this.g, slot, T_STATE), ThreadState.STARTING, ThreadState.ONLINE) !== ThreadState.STARTING) {
       return null;
     }

@@ -7,11 +7,20 @@
  * completed, in queue order, on this thread (like rcu_do_batch). While callbacks are pending the
  * loop keeps the event loop alive, so a worker never exits with callbacks unrun.
  *
+ * Detach (the kernel's rcutree_migrate_callbacks + rcu_barrier for an offlined CPU): callbacks are
+ * closures of this thread and cannot move, so domain.detach() first runs them here, blocking
+ * (offline) for their grace periods: drainSync(). A detached thread's queue is therefore empty,
+ * and nothing writes QUEUED/DONE once core.slot is -1 (push needs an attached thread; runDone
+ * checks). A slot's counters thus always have DONE == QUEUED when it is left; a new occupant also
+ * rebases DONE to QUEUED when it claims the slot (rebase()), so a counter never carries over.
+ *
  * barrier(): the queue counts callbacks in two shared words per thread, QUEUED and DONE (Atomics
  * add; DONE is notified). A barrier snapshots QUEUED of every live thread and waits until each
- * thread's DONE reaches it, or the thread dies or leaves (its callbacks will never run). The
- * Atomics.add of DONE happens after the callbacks ran, and the barrier's Atomics.load observes it:
- * everything the callbacks did happens-before barrier() resolves.
+ * thread's DONE reaches it, or the thread is no longer ONLINE/OFFLINE: a DEAD thread's callbacks
+ * will never run; a FREE one has run all of them before leaving (drainSync, then the state store).
+ * The Atomics.add of DONE happens after the callbacks ran, and the barrier's Atomics.load of DONE
+ * (or of the FREE state stored after it) observes it: everything the callbacks did happens-before
+ * barrier() resolves. A slot reused meanwhile starts at DONE == QUEUED >= the snapshot.
  */
 import type { DomainCore } from '../domain/core.js';
 import { ThreadState } from '../domain/layout.js';
@@ -44,6 +53,24 @@ export class CallbackQueue {
     if (!this.running) void this.run();
   }
 
+  /** The calling thread has just claimed its slot: start with DONE == QUEUED (see the header). */
+  rebase(): void {
+    const w = this.doneWord(this.core.slot);
+    Atomics.store(this.core.i32, w, Atomics.load(this.core.i32, this.queuedWord(this.core.slot)));
+    Atomics.notify(this.core.i32, w);
+  }
+
+  /**
+   * Before detach: run every pending callback now, blocking (offline) in `waitSync(s)` until the
+   * grace period each waits for has completed. Callbacks queued by callbacks are run too.
+   */
+  drainSync(waitSync: (s: number) => void): void {
+    while (this.queue.length > 0) {
+      waitSync(this.queue[this.queue.length - 1]!.s); // snapshots only grow along the queue
+      this.runDone();
+    }
+  }
+
   get pending(): number {
     return this.queue.length;
   }
@@ -60,27 +87,33 @@ export class CallbackQueue {
           if (!this.core.attached) return;
           continue;
         }
-        let n = 0;
-        while (this.queue.length > 0 && this.gp.done(this.queue[0]!.s)) {
-          const { fn } = this.queue.shift()!;
-          n++;
-          try {
-            this.invoke(fn);
-          } catch (e) {
-            queueMicrotask(() => {
-              throw e; // like an exception in a setTimeout callback: surfaces as uncaughtException
-            });
-          }
-        }
-        if (n > 0) {
-          const w = this.doneWord(this.core.slot);
-          Atomics.add(this.core.i32, w, n);
-          Atomics.notify(this.core.i32, w);
-        }
+        this.runDone();
       }
     } finally {
       this.running = false;
       releaseEventLoop();
+    }
+  }
+
+  /** Run the callbacks at the head of the queue whose grace period has completed; count them. */
+  private runDone(): void {
+    let n = 0;
+    while (this.queue.length > 0 && this.gp.done(this.queue[0]!.s)) {
+      const { fn } = this.queue.shift()!;
+      n++;
+      try {
+        this.invoke(fn);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e; // like an exception in a setTimeout callback: surfaces as uncaughtException
+        });
+      }
+    }
+    // Never after detach (slot -1 would name a header word); drainSync left nothing to count then.
+    if (n > 0 && this.core.attached) {
+      const w = this.doneWord(this.core.slot);
+      Atomics.add(this.core.i32, w, n);
+      Atomics.notify(this.core.i32, w);
     }
   }
 
@@ -97,7 +130,7 @@ export class CallbackQueue {
 
   private reached(t: number, target: number): boolean {
     const s = this.core.threads.state(t);
-    if (s !== ThreadState.ONLINE && s !== ThreadState.OFFLINE) return true; // died or left
+    if (s !== ThreadState.ONLINE && s !== ThreadState.OFFLINE) return true; // died, or ran them all and left
     return ((Atomics.load(this.core.i32, this.doneWord(t)) - target) | 0) >= 0;
   }
 

@@ -71,6 +71,7 @@ export class Rcu {
       (t) => slotWord(core.g, t, T_CB_DONE),
       (fn) => this.invokeCallback(fn),
     );
+    this.callbacks.rebase();
     this.arm();
   }
 
@@ -237,6 +238,21 @@ export class Rcu {
     if (typeof fn !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: call(fn) needs a function`);
     this.core.checkAttached(this.what);
     this.callbacks.push(fn);
+  }
+
+  /** @internal Callbacks queued on this thread that have not run yet. */
+  get pendingCallbacks(): number {
+    return this.callbacks.pending;
+  }
+
+  /**
+   * @internal domain.detach(): run this thread's pending callbacks now, blocking (offline) for
+   * their grace periods (rcu/callbacks.ts header).
+   */
+  drainCallbacksSync(): void {
+    if (this.callbacks.pending === 0) return;
+    if (ld.on) ld.waitFor(this.lockdepClass, 'sync', 'domain.detach() (pending rcu.call() callbacks)', this);
+    this.callbacks.drainSync((s) => void this.gp.waitSync(s, new Deadline(undefined)));
   }
 
   private invokeCallback(fn: () => void): void {

@@ -94,6 +94,7 @@ export class Srcu {
       (t) => percpuWord(core.g, t, pcpu) + SRCU_PC_CB_DONE,
       (fn) => fn(),
     );
+    this.callbacks.rebase();
   }
 
   /** Names the object in messages (built once: it is passed on hot paths). */
@@ -256,11 +257,7 @@ export class Srcu {
     const { signal, timeoutMs } = checkWaitOptions(o);
     if (signal?.aborted) throw abortedError(this.what, 'synchronizeSync()', signal);
     if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: synchronizeSync() inside an RCU read section`);
-    for (const idx of [0, 1]) {
-      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) {
-        throw new QuiesceError('ERR_DEADLOCK', `${this.what}: synchronizeSync() while this thread holds a read section of it (it could never end)`);
-      }
-    }
+    this.checkNotHeld('synchronizeSync()');
     this.beforeWait('sync', 'synchronizeSync()');
     runSync(this.i32, this.reach(snap(Atomics.load(this.i32, this.h + SRCU_GP_SEQ)), 'synchronizeSync()', timeoutMs), new Deadline(timeoutMs));
   }
@@ -270,6 +267,30 @@ export class Srcu {
     if (typeof fn !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: call(fn) needs a function`);
     this.core.checkAttached(this.what);
     this.callbacks.push(fn);
+  }
+
+  /** @internal Callbacks queued on this thread that have not run yet. */
+  get pendingCallbacks(): number {
+    return this.callbacks.pending;
+  }
+
+  /** @internal ERR_DEADLOCK if this thread holds a read section of this Srcu (a blocking wait would never end). */
+  checkNotHeld(op: string): void {
+    for (const idx of [0, 1]) {
+      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) {
+        throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${op} while this thread holds a read section of it (it could never end)`);
+      }
+    }
+  }
+
+  /**
+   * @internal domain.detach(): run this thread's pending callbacks now, blocking (offline) for
+   * their grace periods (rcu/callbacks.ts header). The caller has checked checkNotHeld().
+   */
+  drainCallbacksSync(): void {
+    if (this.callbacks.pending === 0) return;
+    this.beforeWait('sync', 'detach() (pending call() callbacks)');
+    this.callbacks.drainSync((s) => runSync(this.i32, this.reach(s, 'detach()', undefined), new Deadline(undefined)));
   }
 
   /** Wait until every call() queued before this, on any thread, has run (srcu_barrier). */
