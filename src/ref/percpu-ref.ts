@@ -832,6 +832,14 @@ export class PercpuRef {
     Atomics.add(i32, this.h + PR_COUNT, 1);
     for (;;) {
       const m = Atomics.load(i32, this.mode);
+      if (!(m & PR_M_DEAD) || m & PR_M_EXITED) {
+        // Another revive (any thread) won the race since the check above, or exit() came first:
+        // give the reference back, and this call changes nothing (the kernel serialises revives
+        // under percpu_ref_switch_lock; the loser WARNs). COUNT keeps the winner's reference.
+        this.countSub(1, `${op} (giving back the reference it took)`);
+        if (m & PR_M_EXITED) throw this.useAfterExit(op);
+        throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op} on a ref that is not dying (a concurrent resurrect() or reinit() revived it first)`);
+      }
       const next = m & ~PR_M_DEAD;
       if (m & PR_M_SWITCHING || m & PR_M_FORCE || !(m & PR_M_ATOMIC)) {
         if (Atomics.compareExchange(i32, this.mode, m, next) !== m) continue;

@@ -354,6 +354,40 @@ describe('PercpuRef', () => {
     assert.equal(r2.inspect().releases, 1);
   });
 
+  it('two threads racing resurrect() on one dying ref: exactly one revives it, the other throws ERR_NOT_DYING and changes nothing', async () => {
+    for (const opts of [{ initAtomic: true }, { allowReinit: true }]) {
+      const name = `racing-resurrect.${opts.initAtomic ? 'atomic' : 'percpu'}`;
+      const ref = d.percpuRef(name, opts);
+      ref.kill();
+      while (ref.inspect().mode === 'switching') await immediate();
+      const flags = new Int32Array(new SharedArrayBuffer(8));
+      const other = call(w1, 'resurrectWhen', { name, opts, flags: flags.buffer });
+      // Force the interleaving: revive() calls allowReinit() between its dying check and taking
+      // the new initial reference; hold it there until the worker's resurrect() has returned.
+      const self = ref as unknown as { allowReinit(): boolean };
+      const allowReinit = Object.getPrototypeOf(ref).allowReinit as () => boolean;
+      self.allowReinit = function (this: unknown) {
+        Atomics.store(flags, 0, 1);
+        Atomics.notify(flags, 0);
+        while (Atomics.load(flags, 1) === 0) Atomics.wait(flags, 1, 0, 20);
+        return allowReinit.call(this);
+      };
+      let mine = 'ok';
+      try {
+        ref.resurrect();
+      } catch (e) {
+        mine = e instanceof QuiesceError ? e.code : String(e);
+      } finally {
+        delete (self as { allowReinit?: unknown }).allowReinit;
+      }
+      const theirs = ok(await other).res;
+      assert.deepEqual([theirs, mine], ['ok', 'ERR_NOT_DYING'], `${name}: worker ${theirs}, main ${mine}`);
+      while (ref.inspect().mode === 'switching') await immediate();
+      assert.equal(ref.inspect().count, 1, `${name}: one initial reference`);
+      await ref.killAndDrain({ timeoutMs: 2000 }); // and it can be released again
+    }
+  });
+
   it('get(n)/put(n) with an explicit count take the out-of-line path in percpu mode and stay exact', async () => {
     const ref = d.percpuRef('explicit-n');
     ref.get(1);
