@@ -130,6 +130,22 @@ describe('instrument() for async-mutex', () => {
     assert.equal(lockdep.reports().length, 0, JSON.stringify(lockdep.reports()));
   });
 
+  it('instrument(withTimeout(m)): an A->B / B->A inversion through the wrappers is reported', async () => {
+    lockdep.enable({ action: 'collect' });
+    const a = instrument(withTimeout(new Mutex(), 5000), 'am7.A');
+    const b = instrument(tryAcquire(new Mutex()), 'am7.B');
+    await a.runExclusive(() => b.runExclusive(() => 1));
+    assert.equal(lockdep.reports().length, 0);
+    await b.runExclusive(async () => {
+      const release = await a.acquire();
+      lockdep.assertHeld(a);
+      release();
+    });
+    const r = lockdep.reports().filter((x) => x.kind === 'circular');
+    assert.equal(r.length, 1, JSON.stringify(lockdep.reports(), null, 1));
+    assert.deepEqual([...r[0]!.classes].sort(), ['am7.A', 'am7.B']);
+  });
+
   it('instrumenting twice with the same name is a no-op; with another name ERR_KIND_MISMATCH', () => {
     const m = new Mutex();
     assert.equal(instrument(m, 'x'), instrument(m, 'x'));
