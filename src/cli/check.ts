@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from './args.js';
+import { parseArgs, UsageError } from './args.js';
 import { renderHtml } from './html.js';
 
 export interface StoredReport {
@@ -46,10 +46,7 @@ export function readReports(file: string): StoredReport[] {
 
 export async function runCheck(argv: string[]): Promise<number> {
   const { options, rest } = parseArgs(argv, ['html', 'json']);
-  if (rest.length === 0) {
-    process.stderr.write('usage: quiesce check [--html FILE] [--json FILE] -- <command ...>\n');
-    return 2;
-  }
+  if (rest.length === 0) throw new UsageError('no command to run (put it after --)');
   const dir = mkdtempSync(join(tmpdir(), 'quiesce-check-'));
   const out = join(dir, 'reports.jsonl');
   try {

@@ -57,4 +57,24 @@ describe('quiesce check', () => {
     const r = spawnSync(process.execPath, [cli, 'nonsense'], { encoding: 'utf8' });
     assert.equal(r.status, 2);
   });
+
+  it('bad options print the message and the usage, no stack trace, exit 2, and run nothing', () => {
+    const cases: [string[], RegExp][] = [
+      [['check', '--bogus', '--', process.execPath, '-e', 'console.log("RAN")'], /unknown option --bogus/],
+      [['check', '--html'], /option --html needs a value/],
+      [['check', '--html', '--', process.execPath, '-e', 'console.log("RAN")'], /option --html needs a value/],
+      [['check', '--json='], /option --json needs a value/],
+      [['check'], /no command to run/],
+      [['bench', '--bogus'], /unknown option --bogus/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.status, 2, `${args.join(' ')}: ${out}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.match(r.stderr, new RegExp(`usage:\\n  quiesce ${args[0]}`), args.join(' '));
+      assert.doesNotMatch(out, /\n\s+at /, `${args.join(' ')} printed a stack: ${out}`);
+      assert.doesNotMatch(out, /RAN/, `${args.join(' ')} ran the program`);
+    }
+  });
 });
