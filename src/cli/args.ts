@@ -1,4 +1,7 @@
 /* Tiny option parsing for the CLI: `--name VALUE` pairs, then `--` and the rest verbatim. */
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
 export interface Parsed {
   options: Map<string, string>;
   rest: string[];
@@ -30,4 +33,42 @@ export function parseArgs(argv: string[], known: string[]): Parsed {
     options.set(name, value);
   }
   return { options, rest: argv.slice(i) };
+}
+
+/**
+ * Why `file` cannot be written (its directory is missing or not writable, or it is a directory
+ * or a read-only file), or null if it can. Asked before the work whose result goes there, so a
+ * bad path costs nothing and does not hide the work's own outcome.
+ */
+export function unwritable(file: string): string | null {
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+  } catch {
+    return `directory ${dir} does not exist`;
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    return `directory ${dir} is not writable`;
+  }
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) return `${file} is a directory`;
+    accessSync(file, constants.W_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${file} is not writable`;
+  }
+  return null;
+}
+
+/** unwritable() for every output option given: the first problem as a message, else null. */
+export function checkOutputs(options: Map<string, string>, names: string[]): string | null {
+  for (const name of names) {
+    const file = options.get(name);
+    if (file === undefined) continue;
+    const why = unwritable(file);
+    if (why) return `cannot write --${name} ${file}: ${why}`;
+  }
+  return null;
 }

@@ -1,9 +1,14 @@
 /* `quiesce bench [--json FILE]`: run every benchmark group and print the table. */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from './args.js';
+import { checkOutputs, parseArgs } from './args.js';
 
 export async function runBench(argv: string[]): Promise<number> {
   const { options } = parseArgs(argv, ['json', 'only']);
+  const bad = checkOutputs(options, ['json']); // before minutes of benchmarking, not after
+  if (bad) {
+    process.stderr.write(`quiesce bench: ${bad}\n`);
+    return 2;
+  }
   let suite: typeof import('../../bench/suite.js');
   let harness: typeof import('../../bench/harness.js');
   try {

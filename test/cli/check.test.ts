@@ -77,4 +77,21 @@ describe('quiesce check', () => {
       assert.doesNotMatch(out, /RAN/, `${args.join(' ')} ran the program`);
     }
   });
+
+  it('an output path that cannot be written is refused before the program runs (or the bench starts), exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qcheck-out-'));
+    const cases: [string[], RegExp][] = [
+      [['check', '--json=/nonexistent/dir/x.json', '--', process.execPath, '-e', 'console.log("RAN")'], /cannot write --json \/nonexistent\/dir\/x\.json: directory \/nonexistent\/dir does not exist/],
+      [['check', '--html', dir, '--', process.execPath, '-e', 'console.log("RAN")'], /cannot write --html .*: .* is a directory/],
+      [['bench', '--json', '/nonexistent/dir/b.json', '--only', 'lockdep'], /cannot write --json \/nonexistent\/dir\/b\.json/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.status, 2, `${args.join(' ')}: ${out}`);
+      assert.match(r.stderr, message, out);
+      assert.doesNotMatch(out, /RAN|running lockdep/, `${args.join(' ')} ran anyway: ${out}`);
+      assert.doesNotMatch(out, /\n\s+at /, `${args.join(' ')} printed a stack: ${out}`);
+    }
+  });
 });
