@@ -3,7 +3,7 @@
  * The quiesce command line:
  *   quiesce check [--html FILE] [--json FILE] -- <command ...>   run a program under lockdep
  *   quiesce demo                                                the flagship demo (also npm start)
- *   quiesce bench [--json FILE]                                 the benchmark suite
+ *   quiesce bench [--json FILE] [--only GROUP,...]              the benchmark suite
  */
 import { UsageError } from './args.js';
 import { runCheck } from './check.js';
@@ -16,8 +16,9 @@ const COMMANDS: Record<string, string> = {
   demo: `  quiesce demo
       The flagship demo: a multi-worker service showing drain, revoke, RCU hot-swap and a lockdep catch.
 `,
-  bench: `  quiesce bench [--json FILE]
+  bench: `  quiesce bench [--json FILE] [--only GROUP,...]
       The benchmark suite: every figure beside its baseline measured in the same run.
+      --only runs just the named groups: rcu, ref, locks, lockdep (comma-separated).
 `,
 };
 const USAGE = `usage:\n${Object.values(COMMANDS).join('')}`;
@@ -28,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       return runCheck(rest);
     case 'demo': {
+      if (rest.length > 0) throw new UsageError(`takes no arguments (got ${rest.join(' ')})`);
       const { runDemo } = await import('./demo.js');
       return runDemo(rest);
     }

@@ -94,4 +94,21 @@ describe('quiesce check', () => {
       assert.doesNotMatch(out, /\n\s+at /, `${args.join(' ')} printed a stack: ${out}`);
     }
   });
+
+  it("bench --only with an unknown group and demo with any argument are refused (exit 2); the usage lists bench --only", () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+    const bench = run(['bench', '--only', 'rcu,nosuch']);
+    assert.equal(bench.status, 2, bench.stdout + bench.stderr);
+    assert.match(bench.stderr, /no benchmark group 'nosuch' \(groups: rcu, ref, locks, lockdep\)/);
+    assert.doesNotMatch(bench.stdout + bench.stderr, /running rcu/);
+    for (const extra of [['--anything'], ['now']]) {
+      const demo = run(['demo', ...extra]);
+      assert.equal(demo.status, 2, demo.stdout + demo.stderr);
+      assert.match(demo.stderr, new RegExp(`quiesce demo: takes no arguments \\(got ${extra[0]}\\)`));
+      assert.doesNotMatch(demo.stdout, /price service/);
+    }
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /quiesce bench \[--json FILE\] \[--only GROUP,\.\.\.\]/);
+  });
 });
