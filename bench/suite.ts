@@ -15,6 +15,9 @@ const groups: [string, () => Promise<Row[]>][] = [
   ['lockdep', benchLockdep],
 ];
 
+/** The group names, in running order: what `quiesce bench --only` accepts. */
+export const groupNames: readonly string[] = groups.map(([name]) => name);
+
 export async function runSuite(only: string | undefined, progress: (group: string) => void): Promise<Row[]> {
   const rows: Row[] = [];
   for (const [name, fn] of groups) {

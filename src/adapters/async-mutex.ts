@@ -51,8 +51,19 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
     if (target[INSTRUMENTED] === name) return target as Instrumented<T>;
     throw new QuiesceError('ERR_KIND_MISMATCH', `instrument(lock, '${name}'): already instrumented as '${target[INSTRUMENTED]}'`);
   }
-  const isSemaphore = typeof (lock as AsyncSemaphoreLike).getValue === 'function';
-  const mode = isSemaphore && (lock as AsyncSemaphoreLike).getValue() > 1 ? 'read' : 'write';
+  // Mutex or Semaphore? Not from the presence of getValue(): async-mutex's withTimeout() and
+  // tryAcquire() wrappers always have one, and on a wrapped Mutex it throws a TypeError. So ask it
+  // guarded (only a Semaphore answers with a number), and shape each result after the ticket the
+  // original acquire resolves with: a Semaphore's is [value, release], a Mutex's a release function.
+  let permits: number | undefined;
+  try {
+    const getValue = (lock as Partial<AsyncSemaphoreLike>).getValue;
+    const v: unknown = typeof getValue === 'function' ? getValue.call(lock) : undefined;
+    if (typeof v === 'number') permits = v;
+  } catch {
+    permits = undefined; // a wrapped Mutex
+  }
+  const mode = permits !== undefined && permits > 1 ? 'read' : 'write';
   const cls = ld.classFor(name);
   const held: HeldLock[] = []; // acquisitions not yet released, oldest first (for release() without a releaser)
 
@@ -83,7 +94,7 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
       throw e;
     }
     const forget = track(h);
-    if (isSemaphore) {
+    if (Array.isArray(r)) {
       const [value, release] = r as [number, Releaser];
       return [value, () => (forget(), release())];
     }
@@ -93,7 +104,7 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
 
   async function runExclusive(cb: (value?: number) => unknown, ...args: unknown[]): Promise<unknown> {
     const r = await acquire(...args);
-    const [value, release] = isSemaphore ? (r as [number, Releaser]) : [undefined, r as Releaser];
+    const [value, release] = Array.isArray(r) ? (r as [number, Releaser]) : [undefined, r as Releaser];
     try {
       return await cb(value);
     } finally {

@@ -1,9 +1,15 @@
-/* `quiesce bench [--json FILE]`: run every benchmark group and print the table. */
+/* `quiesce bench [--json FILE] [--only GROUP,...]`: run the benchmark groups and print the table. */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from './args.js';
+import { checkOutputs, parseArgs, UsageError } from './args.js';
 
 export async function runBench(argv: string[]): Promise<number> {
-  const { options } = parseArgs(argv, ['json', 'only']);
+  const { options, rest } = parseArgs(argv, ['json', 'only']);
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${rest[0]}`);
+  const bad = checkOutputs(options, ['json']); // before minutes of benchmarking, not after
+  if (bad) {
+    process.stderr.write(`quiesce bench: ${bad}\n`);
+    return 2;
+  }
   let suite: typeof import('../../bench/suite.js');
   let harness: typeof import('../../bench/harness.js');
   try {
@@ -13,9 +19,12 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stderr.write(`quiesce bench: the benchmark suite ships with the repository, not the npm package: clone it, npm ci, then npx quiesce bench (${(e as Error).message})\n`);
     return 2;
   }
-  const { runSuite } = suite;
+  const { runSuite, groupNames } = suite;
+  const only = options.get('only');
+  const unknown = only?.split(',').filter((g) => !groupNames.includes(g)) ?? [];
+  if (unknown.length > 0) throw new UsageError(`--only: no benchmark group ${unknown.map((g) => `'${g}'`).join(', ')} (groups: ${groupNames.join(', ')})`);
   const { formatTable } = harness;
-  const rows = await runSuite(options.get('only'), (g) => process.stderr.write(`running ${g} ...\n`));
+  const rows = await runSuite(only, (g) => process.stderr.write(`running ${g} ...\n`));
   process.stdout.write(`${formatTable(rows)}\n`);
   const targeted = rows.filter((r) => !r.target.startsWith('('));
   const missed = targeted.filter((r) => !r.met);

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from './args.js';
+import { checkOutputs, parseArgs, UsageError } from './args.js';
 import { renderHtml } from './html.js';
 
 export interface StoredReport {
@@ -46,8 +46,10 @@ export function readReports(file: string): StoredReport[] {
 
 export async function runCheck(argv: string[]): Promise<number> {
   const { options, rest } = parseArgs(argv, ['html', 'json']);
-  if (rest.length === 0) {
-    process.stderr.write('usage: quiesce check [--html FILE] [--json FILE] -- <command ...>\n');
+  if (rest.length === 0) throw new UsageError('no command to run (put it after --)');
+  const bad = checkOutputs(options, ['json', 'html']); // before the run: its outcome must not be lost to a bad path
+  if (bad) {
+    process.stderr.write(`quiesce check: ${bad}\n`);
     return 2;
   }
   const dir = mkdtempSync(join(tmpdir(), 'quiesce-check-'));
@@ -81,11 +83,22 @@ export async function runCheck(argv: string[]): Promise<number> {
     } else {
       process.stderr.write(`quiesce check: no lockdep reports (${status})\n`);
     }
-    if (options.has('json')) {
-      writeFileSync(options.get('json')!, JSON.stringify({ command: rest, exitCode: code, signal, reports }, null, 2));
-    }
-    if (options.has('html')) writeFileSync(options.get('html')!, renderHtml(rest, reports));
-    return reports.length > 0 ? 1 : programCode;
+    // Checked writable before the run; should a write still fail, say so plainly, and keep
+    // exit 1 when there are problems (the signal CI acts on), else exit 2.
+    let failed = false;
+    const write = (name: string, data: () => string): void => {
+      const file = options.get(name);
+      if (file === undefined) return;
+      try {
+        writeFileSync(file, data());
+      } catch (e) {
+        failed = true;
+        process.stderr.write(`quiesce check: could not write --${name} ${file}: ${(e as Error).message}\n`);
+      }
+    };
+    write('json', () => JSON.stringify({ command: rest, exitCode: code, signal, reports }, null, 2));
+    write('html', () => renderHtml(rest, reports));
+    return reports.length > 0 ? 1 : failed ? 2 : programCode;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,19 +3,25 @@
  * The quiesce command line:
  *   quiesce check [--html FILE] [--json FILE] -- <command ...>   run a program under lockdep
  *   quiesce demo                                                the flagship demo (also npm start)
- *   quiesce bench [--json FILE]                                 the benchmark suite
+ *   quiesce bench [--json FILE] [--only GROUP,...]              the benchmark suite
  */
+import { UsageError } from './args.js';
 import { runCheck } from './check.js';
 
-const USAGE = `usage:
-  quiesce check [--html FILE] [--json FILE] -- <command ...>
+const COMMANDS: Record<string, string> = {
+  check: `  quiesce check [--html FILE] [--json FILE] -- <command ...>
       Run a Node program with lockdep on in every thread; print every report when it ends.
       Exit 1 if any problem was found, else the program's own exit code.
-  quiesce demo
+`,
+  demo: `  quiesce demo
       The flagship demo: a multi-worker service showing drain, revoke, RCU hot-swap and a lockdep catch.
-  quiesce bench [--json FILE]
+`,
+  bench: `  quiesce bench [--json FILE] [--only GROUP,...]
       The benchmark suite: every figure beside its baseline measured in the same run.
-`;
+      --only runs just the named groups: rcu, ref, locks, lockdep (comma-separated).
+`,
+};
+const USAGE = `usage:\n${Object.values(COMMANDS).join('')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -23,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       return runCheck(rest);
     case 'demo': {
+      if (rest.length > 0) throw new UsageError(`takes no arguments (got ${rest.join(' ')})`);
       const { runDemo } = await import('./demo.js');
       return runDemo(rest);
     }
@@ -42,12 +49,19 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`quiesce: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    if (e instanceof UsageError) {
+      // bad input is the user's, not a crash: the message and the usage, no stack
+      const cmd = argv[0]!;
+      process.stderr.write(`quiesce ${cmd}: ${e.message}\n\nusage:\n${COMMANDS[cmd] ?? USAGE}`);
+    } else {
+      process.stderr.write(`quiesce: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    }
     process.exitCode = 2;
   },
 );

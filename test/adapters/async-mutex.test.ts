@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { Mutex, Semaphore, E_CANCELED } from 'async-mutex';
+import { Mutex, Semaphore, E_ALREADY_LOCKED, E_CANCELED, tryAcquire, withTimeout } from 'async-mutex';
 import { instrument, lockdep, QuiesceError } from '../../src/index.js';
 
 describe('instrument() for async-mutex', () => {
@@ -88,6 +88,62 @@ describe('instrument() for async-mutex', () => {
     await assert.rejects(again, (e: unknown) => e === E_CANCELED);
     rel();
     assert.deepEqual(lockdep.reports().map((r) => r.kind), ['recursive']);
+  });
+
+  it('withTimeout() and tryAcquire() wrappers can be instrumented (their getValue() throws on a wrapped Mutex)', async () => {
+    lockdep.enable({ action: 'collect' });
+    const wm = instrument(withTimeout(new Mutex(), 5000), 'am6.WM');
+    const rel = await wm.acquire();
+    assert.equal(typeof rel, 'function');
+    lockdep.assertHeld(wm);
+    rel();
+    lockdep.assertNotHeld(wm);
+    assert.equal(await wm.runExclusive((v?: unknown) => v ?? 'mutex'), 'mutex');
+
+    const tm = instrument(tryAcquire(new Mutex()), 'am6.TM');
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    const holder = tm.runExclusive(async () => {
+      holding();
+      await gate;
+    });
+    await held; // another task holds tm: this one's tryAcquire fails, and is abandoned
+    await assert.rejects(tm.runExclusive(() => 1), (e: unknown) => e === E_ALREADY_LOCKED);
+    lockdep.assertNotHeld(tm);
+    open();
+    await holder;
+    assert.equal(await tm.runExclusive(() => 2), 2);
+
+    const ws = instrument(withTimeout(new Semaphore(2), 5000), 'am6.WS');
+    const [v, srel] = await ws.acquire();
+    assert.equal(v, 2);
+    srel();
+    assert.equal(await ws.runExclusive((value) => value), 2);
+    const ts = instrument(tryAcquire(new Semaphore(1)), 'am6.TS');
+    const [v1, r1] = await ts.acquire();
+    assert.equal(v1, 1);
+    r1();
+    lockdep.assertNotHeld(ws);
+    lockdep.assertNotHeld(ts);
+    assert.equal(lockdep.reports().length, 0, JSON.stringify(lockdep.reports()));
+  });
+
+  it('instrument(withTimeout(m)): an A->B / B->A inversion through the wrappers is reported', async () => {
+    lockdep.enable({ action: 'collect' });
+    const a = instrument(withTimeout(new Mutex(), 5000), 'am7.A');
+    const b = instrument(tryAcquire(new Mutex()), 'am7.B');
+    await a.runExclusive(() => b.runExclusive(() => 1));
+    assert.equal(lockdep.reports().length, 0);
+    await b.runExclusive(async () => {
+      const release = await a.acquire();
+      lockdep.assertHeld(a);
+      release();
+    });
+    const r = lockdep.reports().filter((x) => x.kind === 'circular');
+    assert.equal(r.length, 1, JSON.stringify(lockdep.reports(), null, 1));
+    assert.deepEqual([...r[0]!.classes].sort(), ['am7.A', 'am7.B']);
   });
 
   it('instrumenting twice with the same name is a no-op; with another name ERR_KIND_MISMATCH', () => {

@@ -57,4 +57,58 @@ describe('quiesce check', () => {
     const r = spawnSync(process.execPath, [cli, 'nonsense'], { encoding: 'utf8' });
     assert.equal(r.status, 2);
   });
+
+  it('bad options print the message and the usage, no stack trace, exit 2, and run nothing', () => {
+    const cases: [string[], RegExp][] = [
+      [['check', '--bogus', '--', process.execPath, '-e', 'console.log("RAN")'], /unknown option --bogus/],
+      [['check', '--html'], /option --html needs a value/],
+      [['check', '--html', '--', process.execPath, '-e', 'console.log("RAN")'], /option --html needs a value/],
+      [['check', '--json='], /option --json needs a value/],
+      [['check'], /no command to run/],
+      [['bench', '--bogus'], /unknown option --bogus/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.status, 2, `${args.join(' ')}: ${out}`);
+      assert.match(r.stderr, message, args.join(' '));
+      assert.match(r.stderr, new RegExp(`usage:\\n  quiesce ${args[0]}`), args.join(' '));
+      assert.doesNotMatch(out, /\n\s+at /, `${args.join(' ')} printed a stack: ${out}`);
+      assert.doesNotMatch(out, /RAN/, `${args.join(' ')} ran the program`);
+    }
+  });
+
+  it('an output path that cannot be written is refused before the program runs (or the bench starts), exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'qcheck-out-'));
+    const cases: [string[], RegExp][] = [
+      [['check', '--json=/nonexistent/dir/x.json', '--', process.execPath, '-e', 'console.log("RAN")'], /cannot write --json \/nonexistent\/dir\/x\.json: directory \/nonexistent\/dir does not exist/],
+      [['check', '--html', dir, '--', process.execPath, '-e', 'console.log("RAN")'], /cannot write --html .*: .* is a directory/],
+      [['bench', '--json', '/nonexistent/dir/b.json', '--only', 'lockdep'], /cannot write --json \/nonexistent\/dir\/b\.json/],
+    ];
+    for (const [args, message] of cases) {
+      const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+      const out = r.stdout + r.stderr;
+      assert.equal(r.status, 2, `${args.join(' ')}: ${out}`);
+      assert.match(r.stderr, message, out);
+      assert.doesNotMatch(out, /RAN|running lockdep/, `${args.join(' ')} ran anyway: ${out}`);
+      assert.doesNotMatch(out, /\n\s+at /, `${args.join(' ')} printed a stack: ${out}`);
+    }
+  });
+
+  it("bench --only with an unknown group and demo with any argument are refused (exit 2); the usage lists bench --only", () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
+    const bench = run(['bench', '--only', 'rcu,nosuch']);
+    assert.equal(bench.status, 2, bench.stdout + bench.stderr);
+    assert.match(bench.stderr, /no benchmark group 'nosuch' \(groups: rcu, ref, locks, lockdep\)/);
+    assert.doesNotMatch(bench.stdout + bench.stderr, /running rcu/);
+    for (const extra of [['--anything'], ['now']]) {
+      const demo = run(['demo', ...extra]);
+      assert.equal(demo.status, 2, demo.stdout + demo.stderr);
+      assert.match(demo.stderr, new RegExp(`quiesce demo: takes no arguments \\(got ${extra[0]}\\)`));
+      assert.doesNotMatch(demo.stdout, /price service/);
+    }
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /quiesce bench \[--json FILE\] \[--only GROUP,\.\.\.\]/);
+  });
 });
