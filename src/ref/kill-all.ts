@@ -96,6 +96,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
   if (batch.length === 0) return undefined;
   const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
+  const me = batch[0]!.core.slot + 1; // SWITCHER of every ref this batch marked
   const bases: number[] = [];
   for (let t = 0; t <= hi; t++) bases.push(percpuWord(g, t, 0) + PR_PC_COUNT);
   let first: QuiesceError | undefined;
@@ -125,6 +126,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       i32[h + PR_SWITCHER] = 0;
       if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
         Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's finish() drops
+        Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
         first ??= r.batchFold(hi);
         pending.push(r);
         continue;
@@ -140,6 +142,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     i32[h + PR_SWITCHER] = 0;
     // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
     if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+      Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
       first ??= r.batchFold(hi); // BIASED is 0: no second fold; it drops the initial reference
       pending.push(r);
       continue;

@@ -29,7 +29,10 @@
  *   3. fold: S = sum pc[t] over every slot (dead ones included: their references are still held);
  *      FOLDED = S; COUNT += (S - FOLDED_before) - BIAS in ONE Atomics.add; BIASED = 0;
  *      check T >= (DEAD ? 0 : 1), else the imbalance is reported (see "bad input");
- *   4. clear SWITCHING, run confirmations, put the switch's reference (may release).
+ *   4. clear SWITCHING (a CAS from a MODE with SWITCHING set: of two drivers of one switch only one
+      can succeed, and only that one ends it), run confirmations, put the switch's reference (may
+      release). A driver that finds the switch already ended, or SWITCHER naming another thread,
+      drops nothing (advance() 'lost'): the switch's reference is dropped exactly once.
  * Switch back (switchToPercpu, resurrect, reinit; only with allowReinit): claim SWITCHING, add
  * BIAS to COUNT, BIASED = 1, then CAS MODE ATOMIC|SWITCHING -> 0. Nothing is zeroed: pc[t] keeps
  * counting from where it is and FOLDED remembers what was already folded, so the only writer of
@@ -94,7 +97,9 @@
  * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
  * A switch started by PercpuRef.killAll has no SwitchRun until a *Sync call on its thread adopts
  * it (adoptBatch(): the batch's async fold cannot run while that thread blocks). Another thread
- * waiting for a switch whose owner died takes it over (a fresh grace period).
+ * waiting for a switch whose owner died takes it over (a fresh grace period). A thread that
+ * detach()es first completes every switch it owns, synchronously (completeOwnSwitchesSync()): its
+ * async drivers outlive detach(), and its FREE slot would otherwise look like a dead owner.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -521,14 +526,22 @@ export class PercpuRef {
     return run;
   }
 
-  /** Advance the switch this thread owns. 'gp': wait for run.snap first. */
-  private advance(run: SwitchRun): 'gp' | 'done' {
+  /**
+   * Advance the switch this thread owns. 'gp': wait for run.snap first; 'done': this driver ended
+   * the switch (finish() drops its reference); 'lost': the switch was ended by another driver, or
+   * SWITCHER no longer names this thread: nothing left to do here but the confirmations.
+   */
+  private advance(run: SwitchRun): 'gp' | 'done' | 'lost' {
     const i32 = this.i32;
     for (;;) {
       const m = Atomics.load(i32, this.mode);
-      if (m & PR_M_EXITED) return 'done';
+      if (!(m & PR_M_SWITCHING) || Atomics.load(i32, this.h + PR_SWITCHER) !== this.core.slot + 1) return 'lost';
+      if (m & PR_M_EXITED) {
+        // exit() mid-switch: SWITCHING stays set; the end is claimed on SWITCHER instead
+        return Atomics.compareExchange(i32, this.h + PR_SWITCHER, this.core.slot + 1, 0) === this.core.slot + 1 ? 'done' : 'lost';
+      }
       if (Atomics.load(i32, this.h + PR_BIASED)) {
-        if (!(m & PR_M_ATOMIC)) return 'done'; // cannot happen: the owner always switches via ATOMIC
+        if (!(m & PR_M_ATOMIC)) return 'lost'; // cannot happen: the owner always switches via ATOMIC
         if (run.snap !== -1 && !this.rcu.gp.done(run.snap)) return 'gp';
         this.fold(run);
         continue;
@@ -572,7 +585,11 @@ export class PercpuRef {
     }
   }
 
-  /** The switch this thread owned is done: release it, confirm, drop the switch's reference. */
+  /**
+   * The switch this thread owned is done: release it, confirm, drop the switch's reference. Only
+   * for the driver whose advance() said 'done' (it ended the switch); a driver that lost it calls
+   * lose() instead: the switch's reference is dropped once, by whoever ended the switch.
+   */
   private finish(run: SwitchRun): void {
     if (run.finished) return;
     run.finished = true;
@@ -586,11 +603,28 @@ export class PercpuRef {
     }
   }
 
+  /** advance() said 'lost': someone else ended (or owns) the switch. Confirm; drop nothing. */
+  private lose(run: SwitchRun): void {
+    if (run.finished) return;
+    run.finished = true;
+    if (this.run === run) this.run = null;
+    for (const c of run.confirms) c(run.error);
+  }
+
+  /** One driver step: 'gp' (wait, then call again) or 'over' (this driver is done with the run). */
+  private step(run: SwitchRun): 'gp' | 'over' {
+    const a = this.advance(run);
+    if (a === 'gp') return 'gp';
+    if (a === 'done') this.finish(run);
+    else this.lose(run);
+    return 'over';
+  }
+
   private async driveAsync(run: SwitchRun): Promise<void> {
     holdEventLoop();
     try {
       while (!run.finished) {
-        if (this.advance(run) === 'done') return this.finish(run);
+        if (this.step(run) === 'over') return;
         await this.rcu.gp.waitAsync(run.snap, new Deadline(undefined), undefined, () => abortedError(this.what, 'switch', undefined));
       }
     } finally {
@@ -601,10 +635,7 @@ export class PercpuRef {
   /** Drive this thread's switch synchronously (a *Sync caller must not wait for its own async task). */
   private driveSync(run: SwitchRun, deadline: Deadline): boolean {
     while (!run.finished) {
-      if (this.advance(run) === 'done') {
-        this.finish(run);
-        return true;
-      }
+      if (this.step(run) === 'over') return true;
       if (!this.rcu.gp.waitSync(run.snap, deadline)) return false;
     }
     return true;
@@ -636,6 +667,21 @@ export class PercpuRef {
     const run: SwitchRun = { snap: kb.snap, finished: false, error: undefined, confirms: [] };
     this.run = run;
     return run;
+  }
+
+  /**
+   * @internal domain.detach(): complete, synchronously, every switch this thread owns (its own
+   * runs and the refs a killAll on this thread marked but has not folded yet). Its async drivers
+   * keep running after detach() (the event loop goes on): left in flight, the switch would look
+   * ownerless (the slot is FREE) and be taken over and ended twice (percpu-ref.ts header).
+   */
+  completeOwnSwitchesSync(): void {
+    for (;;) {
+      const run = this.run ?? this.adoptBatch();
+      if (!run) return;
+      this.runDriven.add(run); // an async driver of it, if any, finds it finished
+      this.driveSync(run, new Deadline(undefined));
+    }
   }
 
   /** Resolve once no switch is in flight (driving or taking over our own/dead owners' switches). */
@@ -1053,8 +1099,8 @@ export class PercpuRef {
   batchFold(hi: number): QuiesceError | undefined {
     const run: SwitchRun = { snap: -1, finished: false, error: undefined, confirms: [], hi };
     this.run = run; // finished before this returns: no async driver ever needs to see it
-    this.advance(run); // snap -1: never 'gp'
-    this.finish(run); // drops the initial reference (standing in for the switch's); may release
+    this.step(run); // snap -1: never 'gp'; if it ends the switch, finish() drops the initial
+    // reference (standing in for the switch's) and may release
     return run.error;
   }
 
