@@ -297,7 +297,8 @@ export class Domain {
   /**
    * This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted.
    * Its pending rcu.call()/srcu.call() callbacks run first, here: detach() blocks (offline) for
-   * their grace periods, so barrier() never misses them (rcu/callbacks.ts header).
+   * their grace periods, so barrier() never misses them (rcu/callbacks.ts header). So do the
+   * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds).
    */
   detach(): void {
     const core = this.core;
@@ -311,6 +312,11 @@ export class Domain {
       this.rcuInstance!.drainCallbacksSync();
       if (this.rcuInstance!.pendingCallbacks === 0 && srcus.every((s) => s.pendingCallbacks === 0)) break;
     }
+    // Every PercpuRef switch this thread owns (kill/switchToAtomic drivers, killAll marks) ends
+    // here too, driven synchronously (offline while it waits for its grace period): left to the
+    // async drivers that outlive detach(), a switch owned by a FREE slot would be taken over and
+    // ended a second time (percpu-ref.ts header, "switch ownership").
+    for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).completeOwnSwitchesSync();
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);

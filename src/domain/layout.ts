@@ -296,6 +296,8 @@ export const PR_RELEASES = 6; // atomic: releases so far (count reached zero in 
 export const PR_CREATOR = 7; // slot of the creating thread (onRelease runs there)
 export const PR_FLAGS = 8; // static flags (PR_F_*), written once at creation
 export const PR_WAITERS = 9; // atomic: threads/tasks that may be sleeping on PR_EVENTS (a release notifies only if > 0)
+export const PR_SWITCH_SEQ = 10; // atomic: bumped per switch claim and per takeover; its value makes the owner's token unique
+export const PR_SWITCH_NO = 11; // atomic: bumped per switch claimed by claim() (a stale owner waits for it to move on)
 export const PR_HEADER_BYTES = 64;
 export const PR_M_ATOMIC = 1;
 export const PR_M_DEAD = 2;
@@ -303,6 +305,12 @@ export const PR_M_SWITCHING = 4; // a switch is in flight; its owner is PR_SWITC
 export const PR_M_FORCE = 8; // sticky atomic (initAtomic / switchToAtomic), the kernel's force_atomic
 export const PR_M_EXITED = 16;
 export const PR_F_ALLOW_REINIT = 1;
+// PR_SWITCHER holds the owner's token: (epoch << PR_SW_EPOCH_SHIFT) | (slot + 1), plus PR_SW_BUSY
+// while that owner folds or ends the switch (synchronous steps). Epoch 0 is a killAll mark's.
+export const PR_SW_SLOT_MASK = 0x7ff; // slot + 1 (maxThreads <= 1024)
+export const PR_SW_EPOCH_SHIFT = 11;
+export const PR_SW_EPOCHS = 0x7ffff; // epochs 1..PR_SW_EPOCHS (19 bits)
+export const PR_SW_BUSY = 1 << 30;
 export const PR_BIAS = 1 << 30;
 // percpu words
 export const PR_PC_COUNT = 0; // percpu-mode counter: plain ++/-- by its owner only, never reset

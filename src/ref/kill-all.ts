@@ -8,15 +8,17 @@
  *      so COUNT is not touched: it still holds BIAS and cannot reach zero. A ref that is already
  *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way.
  *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
- *   3. fold each ref (foldAll, one loop): sum pc[t] with PLAIN loads over the slots 0..hi only,
+ *   3. fold each ref (foldAll, one loop): claim it (CAS SWITCHER mark -> mark|BUSY; it fails if
+ *      another thread took the switch over while this one was blocked: then that thread ends it,
+ *      percpu-ref.ts header "switch ownership"), sum pc[t] with PLAIN loads over the slots 0..hi only,
  *      hi = the highest slot whose T_GEN is non-zero (loaded once, after the grace period), then
  *      the single Atomics RMW into COUNT, clear SWITCHING, drop the initial reference. If the
  *      fold shows no other holder (COUNT + delta - BIAS == 1, checked by a CAS on the COUNT value
  *      just loaded), the fold and the drop are ONE CAS COUNT -> 0; then the MODE CAS, RELEASES++,
  *      and bump() (EVENTS++ and notify only if WAITERS != 0: percpu-ref.ts header, "wake-ups").
  *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, Atomics.sub(COUNT, 1), bump().
- *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 3 in step 3 (COUNT CAS,
- *      MODE CAS, RELEASES add) and no notify.
+ *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 4 in step 3 (SWITCHER
+ *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
  *      under the one shared deadline (normally none: nobody else holds a reference).
  *
@@ -40,13 +42,13 @@
  *    and skipping it changes no sum. A thread that claims such a slot later begins its turns after
  *    the grace period and sees the refs dead, like any thread above.
  *  - FOLDED, BIASED and SWITCHER are written in step 3 with PLAIN stores: only the switch owner
- *    (this thread) writes them while SWITCHING is set, and they are stored BEFORE the MODE CAS
+ *    holding BUSY (this thread, after its SWITCHER CAS) writes them, and they are stored BEFORE the MODE CAS
  *    that clears SWITCHING. That CAS is the release: a thread whose Atomics.load/CAS of MODE reads
  *    it (isReleased(), drains, a later switch's claim, which writes SWITCHER/FOLDED itself) sees
  *    them. Before it, readers ignore them (isReleased needs SWITCHING clear; takeOver reading
- *    SWITCHER 0 just waits; inspect() is an estimate). If the MODE CAS fails (resurrect, exit or
+ *    SWITCHER 0 or BUSY just waits; inspect() is an estimate). If the MODE CAS fails (resurrect, exit or
  *    FORCE raced), the general path (batchFold) reads them on this same thread; a combined COUNT
- *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself.
+ *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself, and SWITCHER gets our mark back (batchFold claims it again).
  *  - If the grace-period wait times out or is aborted, the switches are still completed in the
  *    background after a full grace period (never folded early), and killAll rejects.
  */
@@ -63,6 +65,7 @@ import {
   PR_PC_COUNT,
   PR_RELEASES,
   PR_SWITCHER,
+  PR_SW_BUSY,
   T_GEN,
   percpuWord,
   slotWord,
@@ -96,6 +99,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
   if (batch.length === 0) return undefined;
   const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
+  const me = batch[0]!.core.slot + 1; // SWITCHER of every ref this batch marked
   const bases: number[] = [];
   for (let t = 0; t <= hi; t++) bases.push(percpuWord(g, t, 0) + PR_PC_COUNT);
   let first: QuiesceError | undefined;
@@ -108,6 +112,12 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     const h = r.h;
     if (Atomics.load(i32, h + PR_MODE) !== ASD) {
       first ??= r.batchFold(hi); // the mode changed under the batch: the general switch machinery
+      pending.push(r);
+      continue;
+    }
+    // Claim the fold and the end: ONE CAS from our mark's token. It fails if another thread took
+    // the switch over while this one was blocked (percpu-ref.ts header): that thread ends it.
+    if (Atomics.compareExchange(i32, h + PR_SWITCHER, me, me | PR_SW_BUSY) !== me) {
       pending.push(r);
       continue;
     }
@@ -125,6 +135,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       i32[h + PR_SWITCHER] = 0;
       if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
         Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's finish() drops
+        Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
         first ??= r.batchFold(hi);
         pending.push(r);
         continue;
@@ -140,6 +151,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     i32[h + PR_SWITCHER] = 0;
     // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
     if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+      Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
       first ??= r.batchFold(hi); // BIASED is 0: no second fold; it drops the initial reference
       pending.push(r);
       continue;

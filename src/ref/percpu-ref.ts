@@ -29,7 +29,8 @@
  *   3. fold: S = sum pc[t] over every slot (dead ones included: their references are still held);
  *      FOLDED = S; COUNT += (S - FOLDED_before) - BIAS in ONE Atomics.add; BIASED = 0;
  *      check T >= (DEAD ? 0 : 1), else the imbalance is reported (see "bad input");
- *   4. clear SWITCHING, run confirmations, put the switch's reference (may release).
+ *   4. clear SWITCHING, run confirmations, put the switch's reference (may release). Steps 3-4 run
+      by the one owner holding BUSY in SWITCHER (see "switch ownership"): exactly once per switch.
  * Switch back (switchToPercpu, resurrect, reinit; only with allowReinit): claim SWITCHING, add
  * BIAS to COUNT, BIASED = 1, then CAS MODE ATOMIC|SWITCHING -> 0. Nothing is zeroed: pc[t] keeps
  * counting from where it is and FOLDED remembers what was already folded, so the only writer of
@@ -90,11 +91,28 @@
  * yet released (the only state in which a release is expected). If the creating thread has exited,
  * onRelease never runs (the release itself still happens: drains resolve, isZero() is true).
  *
- * Switch ownership: one thread at a time (SWITCHING bit + SWITCHER). It usually runs as an async
+ * Switch ownership: one owner at a time (SWITCHING bit + SWITCHER). It usually runs as an async
  * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
  * A switch started by PercpuRef.killAll has no SwitchRun until a *Sync call on its thread adopts
- * it (adoptBatch(): the batch's async fold cannot run while that thread blocks). Another thread
- * waiting for a switch whose owner died takes it over (a fresh grace period).
+ * it (adoptBatch(): the batch's async fold cannot run while that thread blocks). SWITCHER holds
+ * the owner's TOKEN, (epoch << 11) | (slot + 1) (layout.ts PR_SW_*): every claim() and every
+ * takeover draws a fresh epoch from SWITCH_SEQ (a killAll mark uses epoch 0), so a token names one
+ * ownership, not just a thread. Protocol:
+ *  - take over: a thread waiting for a switch whose owner is not ONLINE (dead, detached, or blocked
+ *    in one of quiesce's own *Sync waits: SPEC §3, and the kernel's switch completes from an RCU
+ *    callback, independently of the killer) CASes SWITCHER from the token it read to its own, and
+ *    drives the switch with a fresh grace period (takeOver()). The old owner's async driver cannot
+ *    run until its thread wakes; gp.ts takes an OFFLINE driver's grace period over the same way.
+ *  - fold and end are exclusive: after its grace period, an owner CASes SWITCHER token -> token|BUSY
+ *    (advance()); only then does it fold, clear SWITCHING (a CAS from a MODE with SWITCHING set)
+ *    and CAS SWITCHER back to 0; then finish() drops the switch's reference. The BUSY section is
+ *    synchronous, so its holder is never OFFLINE: it is taken from only if its thread is DEAD.
+ *  - a stale owner finds out at its next step: SWITCHER no longer holds its token, so its BUSY CAS
+ *    (or the load before it) fails: advance() says 'lost', and it neither folds nor drops anything
+ *    (lose()); its confirmations run once that switch has ended (SWITCHING clear, or SWITCH_NO,
+ *    bumped by every claim(), has moved on). So the switch's reference is dropped exactly once.
+ *  - a thread that detach()es first completes every switch it owns, synchronously
+ *    (completeOwnSwitchesSync()): a detached thread owns no switch.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -119,7 +137,14 @@ import {
   PR_PC_COUNT,
   PR_RELEASES,
   PR_SWITCHER,
+  PR_SWITCH_NO,
+  PR_SWITCH_SEQ,
+  PR_SW_BUSY,
+  PR_SW_EPOCHS,
+  PR_SW_EPOCH_SHIFT,
+  PR_SW_SLOT_MASK,
   PR_WAITERS,
+  ThreadState,
   percpuWord,
 } from '../domain/layout.js';
 import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
@@ -166,7 +191,9 @@ let killAllCalls = 0; // bumped per PercpuRef.killAll call (a double: never wrap
 /** A switch in flight, owned by this thread. */
 interface SwitchRun {
   snap: number; // grace period to wait for before folding (-1: none needed)
-  finished: boolean;
+  token: number; // this thread's token in SWITCHER while it owns the switch (header: switch ownership)
+  no: number; // PR_SWITCH_NO of the switch (claim()/takeOver(); 0 for killAll marks: no confirmations)
+  finished: boolean; // this driver is done with it: it ended the switch, or lost it
   error: QuiesceError | undefined;
   confirms: ((err: QuiesceError | undefined) => void)[];
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
@@ -175,7 +202,7 @@ interface SwitchRun {
 onThreadDeath(Kind.PercpuRef, (core, slot, _name, obj) => {
   const h = obj >> 2;
   // Waiters re-check; a switch whose owner died is taken over by one of them.
-  if (Atomics.load(core.i32, h + PR_SWITCHER) === slot + 1 || Atomics.load(core.i32, h + PR_CREATOR) === slot) {
+  if ((Atomics.load(core.i32, h + PR_SWITCHER) & PR_SW_SLOT_MASK) === slot + 1 || Atomics.load(core.i32, h + PR_CREATOR) === slot) {
     Atomics.add(core.i32, h + PR_EVENTS, 1);
     Atomics.notify(core.i32, h + PR_EVENTS);
   }
@@ -274,6 +301,9 @@ export class PercpuRef {
     i32[h + PR_CREATOR] = creator;
     i32[h + PR_FLAGS] = allowReinit ? PR_F_ALLOW_REINIT : 0;
     i32[h + PR_WAITERS] = 0;
+    i32[h + PR_SWITCHER] = 0;
+    i32[h + PR_SWITCH_SEQ] = 0;
+    i32[h + PR_SWITCH_NO] = 0;
     Atomics.store(i32, h + PR_MODE, mode);
   }
 
@@ -514,35 +544,58 @@ export class PercpuRef {
   private claim(m: number, next: number): SwitchRun | null {
     const i32 = this.i32;
     if (Atomics.compareExchange(i32, this.mode, m, next) !== m) return null;
-    Atomics.store(i32, this.h + PR_SWITCHER, this.core.slot + 1);
+    const no = Atomics.add(i32, this.h + PR_SWITCH_NO, 1) + 1;
+    const token = this.newToken();
+    Atomics.store(i32, this.h + PR_SWITCHER, token);
     Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
-    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), finished: false, error: undefined, confirms: [] };
+    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no, finished: false, error: undefined, confirms: [] };
     this.run = run;
     return run;
   }
 
-  /** Advance the switch this thread owns. 'gp': wait for run.snap first. */
-  private advance(run: SwitchRun): 'gp' | 'done' {
+  /** A token no other ownership of this ref's switches has (header: switch ownership). */
+  private newToken(): number {
+    const seq = Atomics.add(this.i32, this.h + PR_SWITCH_SEQ, 1) >>> 0;
+    return (((seq % PR_SW_EPOCHS) + 1) << PR_SW_EPOCH_SHIFT) | (this.core.slot + 1);
+  }
+
+  /**
+   * Advance the switch this thread owns. 'gp': wait for run.snap first; 'done': this driver ended
+   * the switch (finish() drops its reference); 'lost': the switch was ended by another driver, or
+   * SWITCHER no longer names this thread: nothing left to do here but the confirmations.
+   */
+  private advance(run: SwitchRun): 'gp' | 'done' | 'lost' {
     const i32 = this.i32;
+    const sw = this.h + PR_SWITCHER;
+    const tok = run.token;
+    if (Atomics.load(i32, sw) !== tok) return 'lost';
+    const m0 = Atomics.load(i32, this.mode);
+    if (!(m0 & PR_M_SWITCHING)) return 'lost';
+    if (!(m0 & PR_M_EXITED) && Atomics.load(i32, this.h + PR_BIASED) && run.snap !== -1 && !this.rcu.gp.done(run.snap)) return 'gp';
+    // The rest is synchronous, and exclusive: BUSY is claimed with ONE CAS from our own token, so
+    // a driver that lost the switch (taken over while it was blocked) can neither fold nor end it.
+    if (Atomics.compareExchange(i32, sw, tok, tok | PR_SW_BUSY) !== tok) return 'lost';
     for (;;) {
       const m = Atomics.load(i32, this.mode);
-      if (m & PR_M_EXITED) return 'done';
+      if (m & PR_M_EXITED) break; // exit() mid-switch: SWITCHING stays set, the switch just ends
       if (Atomics.load(i32, this.h + PR_BIASED)) {
-        if (!(m & PR_M_ATOMIC)) return 'done'; // cannot happen: the owner always switches via ATOMIC
-        if (run.snap !== -1 && !this.rcu.gp.done(run.snap)) return 'gp';
-        this.fold(run);
+        this.fold(run); // the grace period is done (checked above), or none is needed (snap -1)
         continue;
       }
       if (!(m & (PR_M_DEAD | PR_M_FORCE)) && this.allowReinit()) {
         // switch back to percpu: bias first, then publish the mode (the kernel's smp_store_release)
         Atomics.add(i32, this.h + PR_COUNT, PR_BIAS);
         Atomics.store(i32, this.h + PR_BIASED, 1);
-        if (Atomics.compareExchange(i32, this.mode, m, 0) === m) return 'done';
+        if (Atomics.compareExchange(i32, this.mode, m, 0) === m) break;
         run.snap = -1; // nobody saw percpu mode: fold back at once
         continue;
       }
-      if (Atomics.compareExchange(i32, this.mode, m, m & ~PR_M_SWITCHING) === m) return 'done';
+      // m has SWITCHING set (only BUSY's holder clears it): this CAS ends the switch, once
+      if (Atomics.compareExchange(i32, this.mode, m, m & ~PR_M_SWITCHING) === m) break;
     }
+    // A new switch may already have stored its token: then this CAS fails, as it should.
+    Atomics.compareExchange(i32, sw, tok | PR_SW_BUSY, 0);
+    return 'done';
   }
 
   /** Step 3 of the header: add the per-thread counters into COUNT in one Atomics.add. */
@@ -572,12 +625,15 @@ export class PercpuRef {
     }
   }
 
-  /** The switch this thread owned is done: release it, confirm, drop the switch's reference. */
+  /**
+   * The switch this thread owned is done: release it, confirm, drop the switch's reference. Only
+   * for the driver whose advance() said 'done' (it ended the switch); a driver that lost it calls
+   * lose() instead: the switch's reference is dropped once, by whoever ended the switch.
+   */
   private finish(run: SwitchRun): void {
     if (run.finished) return;
     run.finished = true;
     if (this.run === run) this.run = null;
-    Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, this.core.slot + 1, 0);
     this.bump();
     try {
       this.countSub(1, 'the end of a switch');
@@ -586,11 +642,51 @@ export class PercpuRef {
     }
   }
 
+  /**
+   * advance() said 'lost': another thread took the switch over (this one was blocked) or ended it.
+   * Drop nothing; confirm once that switch has ended (its new owner folds it; SWITCH_NO moves on
+   * only when a later switch is claimed, which needs this one ended).
+   */
+  private lose(run: SwitchRun): void {
+    if (run.finished) return;
+    run.finished = true;
+    if (this.run === run) this.run = null;
+    if (run.confirms.length > 0) void this.confirmWhenEnded(run);
+  }
+
+  private async confirmWhenEnded(run: SwitchRun): Promise<void> {
+    const i32 = this.i32;
+    const confirms = run.confirms.splice(0);
+    holdEventLoop();
+    this.waitBegin();
+    try {
+      for (;;) {
+        const ev = Atomics.load(i32, this.h + PR_EVENTS);
+        const m = Atomics.load(i32, this.mode);
+        if (m & PR_M_EXITED || !(m & PR_M_SWITCHING) || Atomics.load(i32, this.h + PR_SWITCH_NO) !== run.no) break;
+        await waitOn(i32, this.h + PR_EVENTS, ev, new Deadline(undefined), undefined, () => abortedError(this.what, 'switch', undefined), 50);
+      }
+    } finally {
+      this.waitEnd();
+      releaseEventLoop();
+    }
+    for (const c of confirms) c(undefined);
+  }
+
+  /** One driver step: 'gp' (wait, then call again) or 'over' (this driver is done with the run). */
+  private step(run: SwitchRun): 'gp' | 'over' {
+    const a = this.advance(run);
+    if (a === 'gp') return 'gp';
+    if (a === 'done') this.finish(run);
+    else this.lose(run);
+    return 'over';
+  }
+
   private async driveAsync(run: SwitchRun): Promise<void> {
     holdEventLoop();
     try {
       while (!run.finished) {
-        if (this.advance(run) === 'done') return this.finish(run);
+        if (this.step(run) === 'over') return;
         await this.rcu.gp.waitAsync(run.snap, new Deadline(undefined), undefined, () => abortedError(this.what, 'switch', undefined));
       }
     } finally {
@@ -601,24 +697,35 @@ export class PercpuRef {
   /** Drive this thread's switch synchronously (a *Sync caller must not wait for its own async task). */
   private driveSync(run: SwitchRun, deadline: Deadline): boolean {
     while (!run.finished) {
-      if (this.advance(run) === 'done') {
-        this.finish(run);
-        return true;
-      }
+      if (this.step(run) === 'over') return true;
       if (!this.rcu.gp.waitSync(run.snap, deadline)) return false;
     }
     return true;
   }
 
-  /** If the switch's owner is dead, take the switch over. Returns the run if this thread now owns it. */
+  /**
+   * If the switch's owner is not ONLINE (dead, detached, or blocked in one of quiesce's own *Sync
+   * waits, whose async driver cannot run until it wakes: SPEC §3), take the switch over with a
+   * fresh token and grace period. Returns the run if this thread now owns it. The old owner, when
+   * it wakes, finds SWITCHER no longer holding its token (advance() 'lost'). An owner holding BUSY
+   * is inside a synchronous fold/end: never blocked there, so it is only taken from if dead (a
+   * worker terminated mid-fold: that fold may be half done, as it always could).
+   */
   private takeOver(): SwitchRun | null {
     const i32 = this.i32;
+    if (this.core.slot < 0) return null;
     const s = Atomics.load(i32, this.h + PR_SWITCHER);
-    if (s === 0 || this.core.threads.isAlive(s - 1) || s === this.core.slot + 1) return null;
+    if (s === 0) return null; // none, or an end in progress
+    const owner = (s & PR_SW_SLOT_MASK) - 1;
+    if (owner === this.core.slot) return null; // ours: this.run, or a killAll mark of ours
+    const st = this.core.threads.state(owner);
+    if (st === ThreadState.ONLINE || (s & PR_SW_BUSY && st === ThreadState.OFFLINE)) return null;
     if (!(Atomics.load(i32, this.mode) & PR_M_SWITCHING)) return null;
-    if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, this.core.slot + 1) !== s) return null;
-    const run: SwitchRun = { snap: this.rcu.gp.snap(), finished: false, error: undefined, confirms: [] };
-    this.run = run; // the dead owner's switch reference stays in COUNT: our finish() drops it
+    const token = this.newToken();
+    if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
+    const no = Atomics.load(i32, this.h + PR_SWITCH_NO);
+    const run: SwitchRun = { snap: this.rcu.gp.snap(), token, no, finished: false, error: undefined, confirms: [] };
+    this.run = run; // the old owner's switch reference stays in COUNT: our finish() drops it
     return run;
   }
 
@@ -633,9 +740,24 @@ export class PercpuRef {
     const kb = this.batch;
     if (kb === null) return null;
     this.batch = null;
-    const run: SwitchRun = { snap: kb.snap, finished: false, error: undefined, confirms: [] };
+    const run: SwitchRun = { snap: kb.snap, token: this.core.slot + 1, no: 0, finished: false, error: undefined, confirms: [] };
     this.run = run;
     return run;
+  }
+
+  /**
+   * @internal domain.detach(): complete, synchronously, every switch this thread owns (its own
+   * runs and the refs a killAll on this thread marked but has not folded yet). Its async drivers
+   * keep running after detach() (the event loop goes on): left in flight, the switch would look
+   * ownerless (the slot is FREE) and be taken over and ended twice (percpu-ref.ts header).
+   */
+  completeOwnSwitchesSync(): void {
+    for (;;) {
+      const run = this.run ?? this.adoptBatch();
+      if (!run) return;
+      this.runDriven.add(run); // an async driver of it, if any, finds it finished
+      this.driveSync(run, new Deadline(undefined));
+    }
   }
 
   /** Resolve once no switch is in flight (driving or taking over our own/dead owners' switches). */
@@ -865,11 +987,21 @@ export class PercpuRef {
 
   private drainError(code: 'ERR_TIMEOUT' | 'ERR_ABORTED', op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined): QuiesceError {
     const st = this.inspect();
-    const details = { ref: this.name, count: st.count, holders: st.holders };
-    const who = `still held (count ${st.count}): ${this.holdersText(st.holders)}`;
+    const sw = this.switchInFlight();
+    const details = { ref: this.name, count: st.count, holders: st.holders, ...(sw ? { switchOwner: sw.owner } : {}) };
+    const of = sw ? `, 1 of it the own reference of a switch to atomic mode still in flight, owned by ${sw.text}` : '';
+    const who = `still held (count ${st.count}${of}): ${this.holdersText(st.holders)}`;
     if (code === 'ERR_TIMEOUT') return timeoutError(`${this.what}`, `${op} (${who})`, timeoutMs, details);
     const e = abortedError(this.what, `${op} (${who})`, signal);
     return new QuiesceError('ERR_ABORTED', e.message.replace(/ \[ERR_ABORTED\]$/, ''), details);
+  }
+
+  /** The switch in flight (for reports): its owner's slot (-1: ending) and a description. */
+  private switchInFlight(): { owner: number; text: string } | null {
+    const m = Atomics.load(this.i32, this.mode);
+    if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return null;
+    const owner = (Atomics.load(this.i32, this.h + PR_SWITCHER) & PR_SW_SLOT_MASK) - 1;
+    return { owner, text: owner < 0 ? 'nobody (it is ending)' : this.core.threads.describe(owner) };
   }
 
   /** @internal */
@@ -1059,10 +1191,10 @@ export class PercpuRef {
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
   batchFold(hi: number): QuiesceError | undefined {
-    const run: SwitchRun = { snap: -1, finished: false, error: undefined, confirms: [], hi };
+    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, error: undefined, confirms: [], hi };
     this.run = run; // finished before this returns: no async driver ever needs to see it
-    this.advance(run); // snap -1: never 'gp'
-    this.finish(run); // drops the initial reference (standing in for the switch's); may release
+    this.step(run); // snap -1: never 'gp'; if it ends the switch, finish() drops the initial
+    // reference (standing in for the switch's) and may release
     return run.error;
   }
 
