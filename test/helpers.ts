@@ -34,6 +34,15 @@ export async function call<T = any>(w: Worker, cmd: string, args: Record<string,
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Poll `pred` every few ms until it holds; throw naming `what` if it does not within `ms`. */
+export async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms;
+  while (!pred()) {
+    if (performance.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
+    await sleep(2);
+  }
+}
+
 /** Busy-wait (a long synchronous section). */
 export function spin(ms: number): void {
   const end = performance.now() + ms;

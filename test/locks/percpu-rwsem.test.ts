@@ -2,17 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
+import { call, code, fixture, nextMessage, settlesWithin, sleep, until, withTimeout } from '../helpers.js';
 
 /** Poll `pred` every few ms (event-loop turns in between) until true, or fail after `ms`. */
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
-    await sleep(5);
-  }
-}
-
 describe('PercpuRwSem', () => {
   let d: Domain;
   let w1: Worker;

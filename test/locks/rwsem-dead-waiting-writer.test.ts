@@ -6,15 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
-import { fixture, nextMessage, sleep } from '../helpers.js';
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
-    await sleep(5);
-  }
-}
+import { fixture, nextMessage, until } from '../helpers.js';
 
 describe('RwSem: a writer that dies while waiting', () => {
   const d = Domain.create({ name: 'rwsem-dead-waiting-writer', maxThreads: 4 });

@@ -8,15 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
-    await sleep(5);
-  }
-}
+import { call, code, fixture, nextMessage, until, withTimeout } from '../helpers.js';
 
 /** Run readSync and report how it ended and how long it blocked. */
 function timedReadSync(readSync: () => { unlock(): void }): { err: unknown; ms: number } {

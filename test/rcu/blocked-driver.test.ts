@@ -9,15 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(2);
-  }
-}
+import { call, fixture, nextMessage, until, withTimeout } from '../helpers.js';
 
 describe('a grace-period driver blocked in a quiesce wait does not stall other threads', () => {
   let d: Domain;

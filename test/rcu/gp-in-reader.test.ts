@@ -10,15 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
 import { Deadline } from '../../src/domain/wait.js';
-import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(2);
-  }
-}
+import { call, code, fixture, nextMessage, until, withTimeout } from '../helpers.js';
 
 describe('a grace period driven from inside a read section waits for that section', () => {
   it('getState() inside a read section: no grace period ends and pollState stays false until it closes', async () => {

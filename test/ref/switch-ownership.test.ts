@@ -12,20 +12,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, PercpuRef } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, fixture, nextMessage, sleep, until, withTimeout } from '../helpers.js';
 
 async function spawnWorker(d: Domain): Promise<Worker> {
   const w = d.spawn(fixture('ref-worker'));
   await nextMessage(w, (x) => x.event === 'ready');
   return w;
-}
-
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(2);
-  }
 }
 
 describe('PercpuRef switch ownership', () => {
