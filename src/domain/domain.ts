@@ -234,6 +234,7 @@ export class Domain {
     core.gen = s.gen;
     this.rcuInstance = new Rcu(core);
     const rcu = this.rcuInstance;
+    core.rcuCall = (fn) => rcu.call(fn);
     this.attachedSlot = {
       i32: core.i32,
       stateIndex: slotWord(core.g, s.slot, T_STATE),
@@ -320,6 +321,7 @@ export class Domain {
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);
+    core.rcuCall = null;
     core.slot = -1;
     attachedDomains.delete(core.sab);
   }
