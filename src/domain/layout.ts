@@ -82,6 +82,7 @@ export const T_CB_QUEUED = 4; // atomic: rcu.call() callbacks ever queued by thi
 export const T_CB_DONE = 5; // atomic: ... of which have run
 export const T_THREAD_ID = 6; // worker_threads.threadId of the occupant
 export const T_OFFLINE_DEPTH = 7; // plain, owner-only: nesting of quiesce's own blocking waits
+export const T_OWN_DEATH = 8; // atomic: 1 while the thread, marked DEAD, still runs its own death handlers (threads.ts)
 
 export const enum ThreadState {
   FREE = 0, // never used, or left by detach(); claimable

@@ -44,7 +44,9 @@
  *
  * The lock (RSYNC_LOCK) guards STATE/COUNT/CB_SEQ/CB transitions; its sections never wait. It records
  * its holder (slot+1) so a thread that died holding it (terminate() can stop a worker anywhere) does
- * not wedge the object: the next locker steals it from a dead holder.
+ * not wedge the object: the next locker steals it from a dead holder. Not from a worker that is
+ * DEAD but still running its own death handlers (domain.ts: exit() runs in PercpuRwSem's), which
+ * holds it like any live thread (threads.ts holderGone()).
  *
  * Memory model (the reader side, as in percpu-rwsem.c):
  *  - readers test `i32[STATE] === IDLE` with a PLAIN load and, in the same synchronous run, touch
@@ -62,7 +64,7 @@
  *    it decides is re-checked under the lock.
  */
 import type { DomainCore } from '../domain/core.js';
-import { RSYNC_CB, RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE, ThreadState } from '../domain/layout.js';
+import { RSYNC_CB, RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE } from '../domain/layout.js';
 import type { WaitProgram } from '../domain/wait.js';
 import type { GpEngine } from '../rcu/gp.js';
 
@@ -122,8 +124,8 @@ export class RcuSync {
     for (let spins = 0; ; spins++) {
       const cur = Atomics.compareExchange(i32, lockWord, 0, me);
       if (cur === 0) return;
-      const st = this.core.threads.state(cur - 1);
-      if (st === ThreadState.DEAD || st === ThreadState.FREE) {
+      // Not from a DEAD thread still running its own death handlers (threads.ts holderGone()).
+      if (this.core.threads.holderGone(cur - 1)) {
         if (Atomics.compareExchange(i32, lockWord, cur, me) === cur) return; // holder died inside: steal
         continue;
       }
