@@ -27,6 +27,11 @@ export class DomainCore {
   /** This thread's slot; -1 once detached. */
   slot = -1;
   gen = 0;
+  /**
+   * This thread's rcu.call() in this domain while attached (set by Domain), else null: a death
+   * handler running on a live thread queues work behind a grace period with it.
+   */
+  rcuCall: ((fn: () => void) => void) | null = null;
   private cachedName: string | undefined;
 
   constructor(

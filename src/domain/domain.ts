@@ -30,6 +30,10 @@
  *    learns of a terminate() only when the wait returns (a blocked thread cannot tell a
  *    terminated worker from a busy one; `await worker.terminate()` before blocking).
  * markDead() names the generation and is a CAS, so whichever comes second does nothing.
+ * The dying worker's own handlers run with its slot already DEAD, so that robust locks see the
+ * death at once; the few locks their sections take (rcu_sync's) must not be stolen from it
+ * meanwhile: markOwnDeath() flags the slot as running its own handlers (threads.ts), and the
+ * watchers above clear the flag once the worker has stopped, should terminate() cut them short.
  */
 import { Worker, getEnvironmentData, isMainThread, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
 import { QuiesceError } from '../errors.js';
@@ -112,6 +116,7 @@ function watchWorkers(): void {
     w.once('exit', () => {
       for (const core of attachedCores) {
         for (const { slot, gen } of core.threads.slotsOfThread(tid)) if (core.threads.markDead(slot, gen)) core.handleDeath(slot);
+        core.threads.stopped(tid); // terminated while running its own death handlers: it is gone now
       }
     });
   });
@@ -125,7 +130,13 @@ function markOwnDeathAtExit(): void {
   markingOwnDeath = true;
   process.on('exit', () => {
     for (const core of attachedCores) {
-      if (core.attached && core.threads.markDead(core.slot, core.gen)) core.handleDeath(core.slot);
+      if (core.attached && core.threads.markOwnDeath(core.slot, core.gen)) {
+        try {
+          core.handleDeath(core.slot);
+        } finally {
+          core.threads.ownDeathHandled(core.slot);
+        }
+      }
     }
   });
 }
@@ -234,6 +245,7 @@ export class Domain {
     core.gen = s.gen;
     this.rcuInstance = new Rcu(core);
     const rcu = this.rcuInstance;
+    core.rcuCall = (fn) => rcu.call(fn);
     this.attachedSlot = {
       i32: core.i32,
       stateIndex: slotWord(core.g, s.slot, T_STATE),
@@ -288,8 +300,10 @@ export class Domain {
     } finally {
       setEnvironmentData(ENV_KEY, prev as never);
     }
+    const tid = w.threadId;
     w.once('exit', () => {
       if (core.threads.markDead(r.slot, r.gen)) core.handleDeath(r.slot);
+      core.threads.stopped(tid);
     });
     return w;
   }
@@ -320,6 +334,7 @@ export class Domain {
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);
+    core.rcuCall = null;
     core.slot = -1;
     attachedDomains.delete(core.sab);
   }

@@ -82,6 +82,7 @@ export const T_CB_QUEUED = 4; // atomic: rcu.call() callbacks ever queued by thi
 export const T_CB_DONE = 5; // atomic: ... of which have run
 export const T_THREAD_ID = 6; // worker_threads.threadId of the occupant
 export const T_OFFLINE_DEPTH = 7; // plain, owner-only: nesting of quiesce's own blocking waits
+export const T_OWN_DEATH = 8; // atomic: 1 while the thread, marked DEAD, still runs its own death handlers (threads.ts)
 
 export const enum ThreadState {
   FREE = 0, // never used, or left by detach(); claimable
@@ -265,7 +266,8 @@ export const RSYNC_STATE = 0; // Atomics.store under RSYNC_LOCK; readers load it
 export const RSYNC_COUNT = 1; // under RSYNC_LOCK: gp_count (writers between enter and exit)
 export const RSYNC_CB_SEQ = 2; // under RSYNC_LOCK: GP snapshot the pending rcu_sync_func waits for
 export const RSYNC_LOCK = 3; // atomic: the kernel's rss_lock; 0 free, else holder slot+1
-export const RSYNC_WORDS = 4;
+export const RSYNC_CB = 4; // under RSYNC_LOCK: slot+1 of the thread with rcu_sync_func queued (rcu.call), 0: none
+export const RSYNC_WORDS = 5;
 
 // ---- PercpuRwSem (locks/percpu-rwsem.ts) --------------------------------------------------------------
 export const PRW_RSYNC = 0; // RSYNC_WORDS words: the rcu_sync (readers' fast-path switch)

@@ -18,11 +18,18 @@
  * data is refused and writes nothing. claim() stores the threadId only after its own FREE ->
  * STARTING CAS has made the slot its own.
  *
+ * A worker that exits marks its own slot DEAD and then runs the death handlers itself (domain.ts):
+ * DEAD, yet still running JS. markOwnDeath() sets T_OWN_DEATH before its DEAD CAS and
+ * ownDeathHandled() clears it after the handlers, so a lock that steals from a dead holder asks
+ * holderGone() (DEAD and not running its own handlers, or FREE) and never steals from a dying
+ * thread inside a section of its own handler. If that thread is terminate()d in the middle, the
+ * watcher of its exit (which runs once it has stopped) clears the word with stopped().
+ *
  * Every state change bumps H_THREAD_EPOCH and RCU_QS_EVENTS and notifies both words, so anything
  * waiting on a thread (a grace period, a robust mutex waiter) re-checks at once.
  */
 import { QuiesceError } from '../errors.js';
-import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
+import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_OWN_DEATH, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
 
 /** T_THREAD_ID of a reserved slot whose worker is not yet known (no thread has threadId -1). */
 const NO_THREAD = -1;
@@ -142,6 +149,43 @@ export class Threads {
     }
     this.changed();
     return true;
+  }
+
+  /**
+   * The calling thread, exiting, marks its own slot (generation `gen`) dead: markDead(), with
+   * T_OWN_DEATH set first, since it goes on to run the death handlers itself. True if it was
+   * marked (then call ownDeathHandled() once the handlers are done).
+   */
+  markOwnDeath(slot: number, gen: number): boolean {
+    const w = slotWord(this.g, slot, T_OWN_DEATH);
+    Atomics.store(this.i32, w, 1);
+    if (this.markDead(slot, gen)) return true;
+    Atomics.store(this.i32, w, 0);
+    return false;
+  }
+
+  /** The dying thread has run its own death handlers (see markOwnDeath). */
+  ownDeathHandled(slot: number): void {
+    Atomics.store(this.i32, slotWord(this.g, slot, T_OWN_DEATH), 0);
+  }
+
+  /**
+   * The worker with this threadId has stopped running JS (its Worker 'exit' event): its dead slots
+   * no longer run their own death handlers, even if it was terminated in the middle of them.
+   */
+  stopped(threadId: number): void {
+    for (let t = 0; t < this.g.maxThreads; t++) {
+      if (this.state(t) === ThreadState.DEAD && this.threadId(t) === threadId) Atomics.store(this.i32, slotWord(this.g, t, T_OWN_DEATH), 0);
+    }
+  }
+
+  /**
+   * For locks that steal from a holder that died inside its section: true if the thread in slot
+   * `t` will never run again (FREE, or DEAD and not running its own death handlers).
+   */
+  holderGone(t: number): boolean {
+    const s = this.state(t);
+    return s === ThreadState.FREE || (s === ThreadState.DEAD && Atomics.load(this.i32, slotWord(this.g, t, T_OWN_DEATH)) === 0);
   }
 
   /** Every live slot occupied by the thread with this worker_threads threadId (normally 0 or 1). */

@@ -50,7 +50,9 @@
  * released by the death handler (like a robust futex: the protected data may be inconsistent).
  * A writer that dies anywhere between rcu_sync_enter and rcu_sync_exit (holding BLOCK, or still
  * waiting for it, for readers or for the grace period) would keep readers on the slow path for
- * good: the handler calls rcu_sync_exit once per enter recorded in its PRW_PC_RSYNC word.
+ * good: the handler calls rcu_sync_exit once per enter recorded in its PRW_PC_RSYNC word. The
+ * grace period that takes rcu_sync back to idle then needs nobody else: rcu_sync queues its
+ * callback on the handling thread, or on the next live writer or slow-path reader (rcu-sync.ts).
  *
  * lockdep: readers hold the class as 'read' (non-recursive, like the kernel's percpu_down_read);
  * the writer takes it as 'write' before rcu_sync_enter: the wait for readers IS the acquisition.
@@ -78,12 +80,16 @@ onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj, pcpu) => {
   }
   // Its rcu_sync_exits will never run: do them on its behalf, once per enter it recorded in its
   // per-thread area (a writer holding BLOCK, or still waiting for BLOCK, readers or its grace
-  // period). func is left to later pollers (slow-path readers).
+  // period). rcu_sync_func's callback is queued on this thread if it is a live one (not the dying
+  // thread running its own handlers: its callbacks never run); if not, or if the dead thread had
+  // it queued, the next live exit() or slow-path reader's poll() queues it (rcu-sync.ts header).
+  const call = core.attached && core.slot !== slot ? core.rcuCall : null;
   const enters = Atomics.exchange(i32, percpuWord(core.g, slot, pcpu) + PRW_PC_RSYNC, 0);
-  if (enters > 0) {
-    // (This engine only snapshots: with no call(), exit() never drives a grace period.)
-    const rs = new RcuSync(core, new GpEngine(core, () => false), null, h + PRW_RSYNC);
+  if (enters > 0 || call !== null) {
+    // (This engine only snapshots and checks: the grace period is driven by call().)
+    const rs = new RcuSync(core, new GpEngine(core, () => false), call, h + PRW_RSYNC);
     for (let i = 0; i < enters; i++) rs.exit();
+    if (call !== null) rs.poll(); // a callback the dead thread had queued is lost: queue it here
   }
   Atomics.add(i32, h + PRW_READER_EVENTS, 1); // a waiting writer re-scans (and can name the dead)
   Atomics.notify(i32, h + PRW_READER_EVENTS);

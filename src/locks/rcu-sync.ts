@@ -21,18 +21,32 @@
  * Who runs func: there is no softirq to run call_rcu callbacks for a shared object, so func is
  * identified by (state in {ENTER, EXIT, REPLAY}, CB_SEQ) and may be run by ANY thread that sees the
  * grace period CB_SEQ completed, under the lock, re-checking both: enter() waiters run it after their
- * grace period; exit() queues it with rcu.call() on its own thread; readers on the slow path try it
- * too (so readers get back to the fast path even if the exiting thread died). Running it twice is
- * harmless: the second run finds the state changed or CB_SEQ not done.
+ * grace period; a callback queued with rcu.call() runs it; readers on the slow path try it too.
+ * Running it twice is harmless: the second run finds the state changed or CB_SEQ not done.
+ *
+ * Who drives the grace period func waits for: as in the kernel, in EXIT and REPLAY (and in an ENTER
+ * that no enterer waits for any more) a callback is always pending, and the callback's call_rcu is
+ * what drives the grace period. Here RSYNC_CB names the thread (slot+1) whose rcu.call() holds it:
+ * set under the lock by whoever queues it, cleared under the lock by the callback when it runs
+ * (which then runs func and, if func is still needed, queues it again). A callback whose thread is
+ * not alive (DEAD: it will never run; FREE: detach() ran it already) or that nobody queued (a death
+ * handler with no live thread to queue on) is missing: every exit() and every poll() (slow-path
+ * readers, enter() waiters, death handlers on live threads) that finds func needed and its callback
+ * missing queues it on its own thread (claimCallback). So after any exit()/poll() by a live
+ * attached thread a pending func has a callback that will run, and the state machine gets back
+ * to IDLE without anyone else driving a grace period: REPLAY never waits for a callback that
+ * does not exist.
  *
  * Thread death: an owner may give each thread's RcuSync a per-thread mirror word counting that
  * thread's enters not yet exited (gp_count is shared and says nothing about who entered). Its death
  * handler then calls exit() once per recorded enter on the dead thread's behalf, so an updater that
  * died anywhere between enter() and exit() does not keep readers off the fast path for good.
  *
- * The lock (RSYNC_LOCK) guards STATE/COUNT/CB_SEQ transitions; its sections never wait. It records
+ * The lock (RSYNC_LOCK) guards STATE/COUNT/CB_SEQ/CB transitions; its sections never wait. It records
  * its holder (slot+1) so a thread that died holding it (terminate() can stop a worker anywhere) does
- * not wedge the object: the next locker steals it from a dead holder.
+ * not wedge the object: the next locker steals it from a dead holder. Not from a worker that is
+ * DEAD but still running its own death handlers (domain.ts: exit() runs in PercpuRwSem's), which
+ * holds it like any live thread (threads.ts holderGone()).
  *
  * Memory model (the reader side, as in percpu-rwsem.c):
  *  - readers test `i32[STATE] === IDLE` with a PLAIN load and, in the same synchronous run, touch
@@ -45,11 +59,12 @@
  *  - the way back: IDLE is stored only by func, after a full grace period that started after the
  *    last writer's exit(). A reader that sees IDLE runs in a turn after its ack of that grace period,
  *    so it happens-after everything the writer did before exit(): W_R ordering without barriers.
- *  - STATE/COUNT/CB_SEQ themselves are read and written with Atomics under the lock (CAS acquire,
- *    store release).
+ *  - STATE/COUNT/CB_SEQ/CB themselves are read and written with Atomics under the lock (CAS acquire,
+ *    store release). poll()'s unlocked look at them is only a hint to skip the lock: everything
+ *    it decides is re-checked under the lock.
  */
 import type { DomainCore } from '../domain/core.js';
-import { RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE, ThreadState } from '../domain/layout.js';
+import { RSYNC_CB, RSYNC_CB_SEQ, RSYNC_COUNT, RSYNC_LOCK, RSYNC_STATE } from '../domain/layout.js';
 import type { WaitProgram } from '../domain/wait.js';
 import type { GpEngine } from '../rcu/gp.js';
 
@@ -66,10 +81,12 @@ export class RcuSync {
   private readonly countWord: number;
   private readonly cbSeqWord: number;
   private readonly lockWord: number;
+  private readonly cbWord: number;
 
   /**
    * `base`: word index of the RSYNC_WORDS block inside the owner's shared header; `gp`: the
-   * domain's grace-period engine; `call`: this thread's call_rcu (absent: func is left to pollers).
+   * domain's grace-period engine; `call`: this thread's call_rcu (null: this instance never queues
+   * func's callback; a missing one is queued by the next live thread's exit() or poll()).
    */
   constructor(
     private readonly core: DomainCore,
@@ -87,6 +104,7 @@ export class RcuSync {
     this.countWord = base + RSYNC_COUNT;
     this.cbSeqWord = base + RSYNC_CB_SEQ;
     this.lockWord = base + RSYNC_LOCK;
+    this.cbWord = base + RSYNC_CB;
   }
 
   /** rcu_sync_is_idle(), for reports and tests (readers inline the plain load). */
@@ -106,8 +124,8 @@ export class RcuSync {
     for (let spins = 0; ; spins++) {
       const cur = Atomics.compareExchange(i32, lockWord, 0, me);
       if (cur === 0) return;
-      const st = this.core.threads.state(cur - 1);
-      if (st === ThreadState.DEAD || st === ThreadState.FREE) {
+      // Not from a DEAD thread still running its own death handlers (threads.ts holderGone()).
+      if (this.core.threads.holderGone(cur - 1)) {
         if (Atomics.compareExchange(i32, lockWord, cur, me) === cur) return; // holder died inside: steal
         continue;
       }
@@ -168,10 +186,10 @@ export class RcuSync {
   /** rcu_sync_exit(): readers may use the fast path again one grace period from now. */
   exit(): void {
     const i32 = this.i32;
-    let schedule = false;
     // Mirror before the loss (and after the gain in enterBegin): a thread that dies in between
     // leaves at worst an enter nobody exits, never one exited twice.
     if (this.mirrorWord !== null) Atomics.sub(i32, this.mirrorWord, 1);
+    let queue = false;
     this.lock();
     try {
       if (Atomics.sub(i32, this.countWord, 1) === 1) {
@@ -179,60 +197,85 @@ export class RcuSync {
         if (st === GP_PASSED) {
           Atomics.store(i32, this.stateWord, GP_EXIT);
           Atomics.store(i32, this.cbSeqWord, this.gp.snap());
-          schedule = true;
         } else if (st === GP_EXIT) {
-          Atomics.store(i32, this.stateWord, GP_REPLAY);
-        } else if (st === GP_ENTER) {
-          schedule = true; // an enter gave up: func will take ENTER back to IDLE
+          Atomics.store(i32, this.stateWord, GP_REPLAY); // the pending callback's func will start one more
         }
+        // (ENTER: an enter gave up; func will take it back to IDLE)
       }
+      queue = this.claimCallback();
     } finally {
       this.unlock();
     }
-    if (schedule) this.schedule();
+    if (queue) this.call!(this.scheduled);
   }
 
-  /** Queue func behind a grace period on this thread (call_rcu). */
-  private schedule(): void {
-    if (!this.core.attached || !this.call) return;
-    this.call(this.scheduled);
+  /**
+   * Under the lock. True if func's callback is needed and not queued on a live thread (see the
+   * header), and this thread can queue it: RSYNC_CB now names this thread, which must call() it
+   * once the lock is dropped.
+   */
+  private claimCallback(): boolean {
+    if (this.callbackOk() || this.call === null || !this.core.attached || !this.core.threads.isAlive(this.core.slot)) return false;
+    Atomics.store(this.i32, this.cbWord, this.core.slot + 1);
+    return true;
   }
 
+  /** False if func needs a callback (EXIT, REPLAY, or an ENTER nobody waits in) and none is queued on a live thread. */
+  private callbackOk(): boolean {
+    const i32 = this.i32;
+    const st = Atomics.load(i32, this.stateWord);
+    if (st === GP_IDLE || st === GP_PASSED) return true;
+    if (st === GP_ENTER && Atomics.load(i32, this.countWord) > 0) return true; // its enterers drive the GP and run func
+    const cb = Atomics.load(i32, this.cbWord);
+    return cb !== 0 && this.core.threads.isAlive(cb - 1);
+  }
+
+  /** The queued callback (rcu_sync_func's call_rcu): no longer queued here; run func, re-queue if needed. */
   private readonly scheduled = (): void => {
-    // Still pending and nobody inside to drive it: try again after another grace period.
-    if (this.poll() && Atomics.load(this.i32, this.countWord) === 0) this.schedule();
+    this.func(true);
   };
 
   // ---- func -----------------------------------------------------------------------------------------
 
   /**
-   * Run rcu_sync_func if its grace period has completed. Cheap when nothing is pending (one load).
-   * Returns true if a func is still pending afterwards (its grace period not done yet).
+   * Run rcu_sync_func if its grace period has completed, and queue its callback here if it is
+   * missing. Cheap when nothing is pending (one load) or the pending func's callback is queued.
+   * Returns true if a func is still pending afterwards.
    */
   poll(): boolean {
+    return this.func(false);
+  }
+
+  private func(fromCallback: boolean): boolean {
     const i32 = this.i32;
-    const st0 = Atomics.load(i32, this.stateWord);
-    if (st0 === GP_IDLE || st0 === GP_PASSED) return false;
-    if (!this.gp.done(Atomics.load(i32, this.cbSeqWord))) return true;
-    let schedule = false;
+    if (!fromCallback) {
+      const st0 = Atomics.load(i32, this.stateWord);
+      if (st0 === GP_IDLE || st0 === GP_PASSED) return false;
+      if (!this.gp.done(Atomics.load(i32, this.cbSeqWord)) && this.callbackOk()) return true;
+    }
+    let queue = false;
+    let pending: boolean;
     this.lock();
     try {
+      if (fromCallback && Atomics.load(i32, this.cbWord) === this.core.slot + 1) Atomics.store(i32, this.cbWord, 0);
       const st = Atomics.load(i32, this.stateWord);
-      if (st === GP_IDLE || st === GP_PASSED) return false;
-      if (!this.gp.done(Atomics.load(i32, this.cbSeqWord))) return true;
-      if (Atomics.load(i32, this.countWord) > 0) {
-        Atomics.store(i32, this.stateWord, GP_PASSED);
-      } else if (st === GP_REPLAY) {
-        Atomics.store(i32, this.stateWord, GP_EXIT);
-        Atomics.store(i32, this.cbSeqWord, this.gp.snap());
-        schedule = true;
-      } else {
-        Atomics.store(i32, this.stateWord, GP_IDLE);
+      if (st !== GP_IDLE && st !== GP_PASSED && this.gp.done(Atomics.load(i32, this.cbSeqWord))) {
+        if (Atomics.load(i32, this.countWord) > 0) {
+          Atomics.store(i32, this.stateWord, GP_PASSED);
+        } else if (st === GP_REPLAY) {
+          Atomics.store(i32, this.stateWord, GP_EXIT);
+          Atomics.store(i32, this.cbSeqWord, this.gp.snap());
+        } else {
+          Atomics.store(i32, this.stateWord, GP_IDLE);
+        }
       }
+      const st1 = Atomics.load(i32, this.stateWord);
+      pending = st1 !== GP_IDLE && st1 !== GP_PASSED;
+      queue = this.claimCallback(); // e.g. REPLAY -> EXIT above: its own func's callback
     } finally {
       this.unlock();
     }
-    if (schedule) this.schedule(); // REPLAY -> EXIT queued its own func
-    return false;
+    if (queue) this.call!(this.scheduled);
+    return pending;
   }
 }
