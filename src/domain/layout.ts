@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;

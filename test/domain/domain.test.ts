@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { LAYOUT_VERSION } from '../../src/domain/layout.js';
 import { Domain, QuiesceError } from '../../src/index.js';
 import { code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
 
@@ -100,7 +101,7 @@ describe('Domain', () => {
   it('ERR_BAD_HANDLE for corrupt handles; ERR_NOT_ATTACHED without one on a thread not spawned by a domain', () => {
     assert.throws(() => Domain.attach({} as never), code('ERR_BAD_HANDLE'));
     assert.throws(() => Domain.attach({ kind: 'quiesce.domain', version: 999, sab: new SharedArrayBuffer(8192) } as never), code('ERR_BAD_HANDLE'));
-    assert.throws(() => Domain.attach({ kind: 'quiesce.domain', version: 1, sab: new SharedArrayBuffer(8192) } as never), code('ERR_BAD_HANDLE'));
+    assert.throws(() => Domain.attach({ kind: 'quiesce.domain', version: LAYOUT_VERSION, sab: new SharedArrayBuffer(8192) } as never), code('ERR_BAD_HANDLE'));
     assert.throws(() => Domain.attach(), code('ERR_NOT_ATTACHED'));
   });
 
