@@ -13,7 +13,8 @@
  *                      notify T_QS_REQ[t]       store T_QS_ACK[t] = gp
  *   until every t has ACK>=gp or is not         add QS_EVENTS; notify QS_EVENTS
  *     ONLINE: wait on QS_EVENTS
- *   store GP_SEQ = gp+1; notify GP_SEQ
+ *   CAS GP_SEQ gp -> gp+1; notify GP_SEQ
+ *   add QS_EVENTS; notify QS_EVENTS (wakes stale drivers, below)
  *
  * Threads OFFLINE (parked in a quiesce wait), STARTING, FREE or DEAD are in an extended quiescent
  * state and are never waited for; a thread that dies mid-GP is marked DEAD by the thread that
@@ -50,9 +51,15 @@
  * stopping the old driver: each only stores requests (idempotent: the newest value wins, and
  * allQuiescent re-requests whatever a stale store lowered) and reads acks; ending the GP is
  * finish()'s compareExchange of GP_SEQ from gp to gp+1, so exactly one driver ends it and counts
- * it, and a stale driver's later finish(gp) fails (GP_SEQ has moved on). A driver never starts a
- * new grace period without winning the even->odd CAS in claim(). Its clearing of GP_DRIVER is a
- * CAS of its own id, which at worst lets a later GP be taken over too.
+ * it. A stale driver (one whose GP another driver ended, e.g. while its thread was OFFLINE) must
+ * notice, or it would wait for acks of gp that busy threads no longer owe, and time out although
+ * its snapshot is done: every wake-up of its wait for acks first re-checks GP_SEQ and, once it
+ * moved past gp, leaves for the outer loop (which re-checks the snapshot) without finish(); it
+ * sleeps on QS_EVENTS, so finish() also bumps and notifies QS_EVENTS (the bump follows the GP_SEQ
+ * CAS and the driver loads QS_EVENTS before its GP_SEQ check, so that wake-up cannot be missed).
+ * On timeout a driver reports failure only if its snapshot is really not done. A driver never
+ * starts a new grace period without winning the even->odd CAS in claim(). Its clearing of
+ * GP_DRIVER is a CAS of its own id, which at worst lets a later GP be taken over too.
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -163,6 +170,19 @@ export class GpEngine {
       if (expedited) Atomics.add(i32, RCU_EXP_COUNT, 1);
     }
     Atomics.notify(i32, RCU_GP_SEQ);
+    this.kick();
+  }
+
+  /**
+   * Wake every driver asleep on QS_EVENTS so it re-checks GP_SEQ: a stale driver of a GP another
+   * driver just ended sleeps there, not on GP_SEQ (header). The add, after the GP_SEQ store, makes
+   * a driver that loaded QS_EVENTS before its GP_SEQ check find the word changed. Also used by
+   * Srcu, whose stale driver may be asleep in its step 2 (this engine's reach) when its GP ends.
+   * @internal
+   */
+  kick(): void {
+    Atomics.add(this.i32, RCU_QS_EVENTS, 1);
+    Atomics.notify(this.i32, RCU_QS_EVENTS);
   }
 
   private resign(gp: number): void {
@@ -174,33 +194,48 @@ export class GpEngine {
 
   /**
    * Wait until GP_SEQ reaches `s`, driving grace periods as needed (a wait program: runSync and
-   * runAsync drive it). Returns false on timeout. A driver that gives up resigns (see header).
+   * runAsync drive it). Returns false on timeout, and only if `s` is really not done. A driver that
+   * gives up (timeout/abort) resigns; one that finds GP_SEQ moved past the GP it drives (another
+   * driver ended it) leaves it without finish() (see header). `abandon` (Srcu's step 2): checked
+   * at every wake-up; once it is true the program resigns whatever it drives and returns false.
    */
   /** @internal (also a step of Srcu's wait program) */
-  *reach(s: number, expedited: boolean): WaitProgram<boolean> {
+  *reach(s: number, expedited: boolean, abandon?: () => boolean): WaitProgram<boolean> {
     const i32 = this.i32;
     for (;;) {
       const seq = Atomics.load(i32, RCU_GP_SEQ);
       if (done(seq, s)) return true;
+      if (abandon?.()) return false;
       const gp = this.claim();
       if (gp === -1) {
         if ((yield { index: RCU_GP_SEQ, value: seq, sliceMs: 100 }) === 'timed-out') return done(Atomics.load(i32, RCU_GP_SEQ), s);
         continue;
       }
+      let stale = false; // GP_SEQ moved past gp: another driver ended it
       try {
         for (;;) {
-          const ev = Atomics.load(i32, RCU_QS_EVENTS);
-          if (this.allQuiescent(gp)) break;
-          if ((yield { index: RCU_QS_EVENTS, value: ev }) === 'timed-out' && !this.allQuiescent(gp)) {
+          const ev = Atomics.load(i32, RCU_QS_EVENTS); // before the GP_SEQ check: see kick()
+          if (Atomics.load(i32, RCU_GP_SEQ) !== gp) {
+            stale = true;
+            break;
+          }
+          if (abandon?.()) {
             this.resign(gp);
             return false;
           }
+          if (this.allQuiescent(gp)) break;
+          if ((yield { index: RCU_QS_EVENTS, value: ev }) === 'timed-out') {
+            if (Atomics.load(i32, RCU_GP_SEQ) !== gp) return done(Atomics.load(i32, RCU_GP_SEQ), s);
+            if (this.allQuiescent(gp)) break;
+            this.resign(gp);
+            return done(Atomics.load(i32, RCU_GP_SEQ), s);
+          }
         }
       } catch (e) {
-        this.resign(gp);
+        if (Atomics.load(i32, RCU_GP_SEQ) === gp) this.resign(gp);
         throw e;
       }
-      this.finish(gp, expedited);
+      if (!stale) this.finish(gp, expedited);
     }
   }
 

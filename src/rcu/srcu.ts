@@ -25,7 +25,11 @@
  * Two drivers of one GP are harmless: only the winner of claim()'s even->odd CAS of GP_SEQ flips
  * IDX, so the index being drained cannot change while the GP is in progress; both drivers then
  * only wait (steps 2 and 3 read, they never undo anything), and finish() is a compareExchange of
- * GP_SEQ from gp to gp+1, so exactly one ends the GP and a stale driver's later finish(gp) fails.
+ * GP_SEQ from gp to gp+1, so exactly one ends the GP. As in rcu/gp.ts, a stale driver (its GP
+ * ended by another) leaves for the outer loop, without finish(), at the first wake-up after
+ * GP_SEQ moved past gp, in step 2 (the RCU engine's reach() is given that check) as in step 3;
+ * finish() therefore also bumps and notifies UNLOCK_EVENTS (step 3 sleeps there) and the RCU
+ * engine's QS_EVENTS (step 2 may sleep there). A timeout throws only if the snapshot is not done.
  *
  * Memory model: lock[idx] is written with a plain increment by its owner only; the RCU grace
  * period of step 2 makes it visible (its ack store / driver load pair, rcu/gp.ts). unlock[idx] is
@@ -186,6 +190,11 @@ export class Srcu {
     Atomics.compareExchange(i32, this.h + SRCU_DRIVER, this.core.slot + 1, 0);
     Atomics.compareExchange(i32, this.h + SRCU_GP_SEQ, gp, (gp + 1) | 0);
     Atomics.notify(i32, this.h + SRCU_GP_SEQ);
+    // Wake a stale driver of gp (header) wherever it sleeps: in step 3 on UNLOCK_EVENTS, in step 2
+    // on the RCU engine's QS_EVENTS. Both adds follow the GP_SEQ store (see GpEngine.kick()).
+    Atomics.add(i32, this.h + SRCU_UNLOCK_EVENTS, 1);
+    Atomics.notify(i32, this.h + SRCU_UNLOCK_EVENTS);
+    this.rcu.gp.kick();
   }
 
   private resign(): void {
@@ -210,26 +219,40 @@ export class Srcu {
         if ((yield { index: this.h + SRCU_GP_SEQ, value: seq, sliceMs: 100 }) === 'timed-out' && !this.gpDone(s)) throw timeoutError(this.what, op, timeoutMs);
         continue;
       }
+      const moved = (): boolean => Atomics.load(i32, this.h + SRCU_GP_SEQ) !== gp; // another driver ended gp
+      let stale = false;
       try {
-        // step 2: an RCU grace period
-        if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false))) throw timeoutError(this.what, op, timeoutMs);
+        // step 2: an RCU grace period (left as soon as gp has ended)
+        if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false, moved))) {
+          if (this.gpDone(s)) return;
+          if (!moved()) throw timeoutError(this.what, op, timeoutMs);
+          continue; // stale: the outer loop re-checks s
+        }
         // step 3: drain the old index
         const old = this.oldIdx();
         Atomics.add(i32, this.h + SRCU_WAITERS, 1);
         try {
           for (;;) {
-            const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS);
+            const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS); // before the check: see finish()
+            if (moved()) {
+              stale = true;
+              break;
+            }
             if (this.readers(old) === 0) break;
-            if ((yield { index: this.h + SRCU_UNLOCK_EVENTS, value: ev }) === 'timed-out' && this.readers(old) !== 0) throw timeoutError(this.what, op, timeoutMs);
+            if ((yield { index: this.h + SRCU_UNLOCK_EVENTS, value: ev }) === 'timed-out') {
+              if (this.gpDone(s)) return;
+              if (!moved() && this.readers(old) === 0) break;
+              throw timeoutError(this.what, op, timeoutMs);
+            }
           }
         } finally {
           Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
         }
       } catch (e) {
-        this.resign();
+        if (!moved()) this.resign();
         throw e;
       }
-      this.finish(gp);
+      if (!stale) this.finish(gp);
     }
   }
 
