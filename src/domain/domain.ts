@@ -34,6 +34,9 @@
  * death at once; the few locks their sections take (rcu_sync's) must not be stolen from it
  * meanwhile: markOwnDeath() flags the slot as running its own handlers (threads.ts), and the
  * watchers above clear the flag once the worker has stopped, should terminate() cut them short.
+ * The handlers it had not run yet must still run: the watcher that clears the flag (a CAS, so
+ * exactly one of the two) runs them all again for that slot, on its own thread. So every death
+ * handler must be safe to run again after a partial run cut short anywhere (each names why).
  */
 import { Worker, getEnvironmentData, isMainThread, setEnvironmentData, threadId, type WorkerOptions } from 'node:worker_threads';
 import { QuiesceError } from '../errors.js';
@@ -114,12 +117,27 @@ function watchWorkers(): void {
   process.on('worker', (w: Worker) => {
     const tid = w.threadId; // -1 once the worker has stopped: capture it now
     w.once('exit', () => {
-      for (const core of attachedCores) {
-        for (const { slot, gen } of core.threads.slotsOfThread(tid)) if (core.threads.markDead(slot, gen)) core.handleDeath(slot);
-        core.threads.stopped(tid); // terminated while running its own death handlers: it is gone now
-      }
+      for (const core of attachedCores) watcherSawExit(core, tid, core.threads.slotsOfThread(tid));
     });
   });
+}
+
+/**
+ * A watcher saw the worker `tid` stop: mark its live `slots` dead and run the death handlers; and
+ * for a slot it had marked DEAD itself but whose handlers terminate() cut short, run them again
+ * (stopped() hands each such slot to one watcher only; see the header).
+ */
+function watcherSawExit(core: DomainCore, tid: number, slots: readonly { slot: number; gen: number }[]): void {
+  const handled = new Set<number>();
+  for (const { slot, gen } of slots) {
+    if (core.threads.markDead(slot, gen)) {
+      handled.add(slot);
+      core.handleDeath(slot);
+    }
+  }
+  // (A slot marked just above may have had T_OWN_DEATH set too, if the worker was stopped between
+  // markOwnDeath()'s store and its CAS: its handlers have just run in full.)
+  for (const slot of core.threads.stopped(tid)) if (!handled.has(slot)) core.handleDeath(slot);
 }
 
 let markingOwnDeath = false;
@@ -301,10 +319,7 @@ export class Domain {
       setEnvironmentData(ENV_KEY, prev as never);
     }
     const tid = w.threadId;
-    w.once('exit', () => {
-      if (core.threads.markDead(r.slot, r.gen)) core.handleDeath(r.slot);
-      core.threads.stopped(tid);
-    });
+    w.once('exit', () => watcherSawExit(core, tid, [r]));
     return w;
   }
 

@@ -23,7 +23,9 @@
  * ownDeathHandled() clears it after the handlers, so a lock that steals from a dead holder asks
  * holderGone() (DEAD and not running its own handlers, or FREE) and never steals from a dying
  * thread inside a section of its own handler. If that thread is terminate()d in the middle, the
- * watcher of its exit (which runs once it has stopped) clears the word with stopped().
+ * watcher of its exit (which runs once it has stopped) clears the word with stopped(), a CAS 1 -> 0:
+ * exactly one watcher wins it, and runs the death handlers again for the slot, since the dead
+ * thread ran only some of them (every handler is safe to run again after a partial run).
  *
  * Every state change bumps H_THREAD_EPOCH and RCU_QS_EVENTS and notifies both words, so anything
  * waiting on a thread (a grace period, a robust mutex waiter) re-checks at once.
@@ -172,11 +174,16 @@ export class Threads {
   /**
    * The worker with this threadId has stopped running JS (its Worker 'exit' event): its dead slots
    * no longer run their own death handlers, even if it was terminated in the middle of them.
+   * Returns the slots whose handlers it cut short (T_OWN_DEATH still set): each is returned to
+   * exactly one caller (CAS 1 -> 0), which must run the death handlers for it again.
    */
-  stopped(threadId: number): void {
+  stopped(threadId: number): number[] {
+    const cut: number[] = [];
     for (let t = 0; t < this.g.maxThreads; t++) {
-      if (this.state(t) === ThreadState.DEAD && this.threadId(t) === threadId) Atomics.store(this.i32, slotWord(this.g, t, T_OWN_DEATH), 0);
+      if (this.state(t) !== ThreadState.DEAD || this.threadId(t) !== threadId) continue;
+      if (Atomics.compareExchange(this.i32, slotWord(this.g, t, T_OWN_DEATH), 1, 0) === 1) cut.push(t);
     }
+    return cut;
   }
 
   /**

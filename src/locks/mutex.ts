@@ -93,6 +93,7 @@ interface Waiter {
   sync: boolean;
 }
 
+// Only wakes sleepers (they take the lock over themselves): safe to run any number of times.
 onThreadDeath(Kind.Mutex, (core, dead, _name, obj) => {
   const i32 = core.i32;
   const h = obj >> 2;

@@ -50,7 +50,8 @@
  * released by the death handler (like a robust futex: the protected data may be inconsistent).
  * A writer that dies anywhere between rcu_sync_enter and rcu_sync_exit (holding BLOCK, or still
  * waiting for it, for readers or for the grace period) would keep readers on the slow path for
- * good: the handler calls rcu_sync_exit once per enter recorded in its PRW_PC_RSYNC word. The
+ * good: the handler calls rcu_sync_exit once per enter recorded in its PRW_PC_RSYNC word (each
+ * exit decrements the word, so a handler cut short and run again does the rest exactly). The
  * grace period that takes rcu_sync back to idle then needs nobody else: rcu_sync queues its
  * callback on the handling thread, or on the next live writer or slow-path reader (rcu-sync.ts).
  *
@@ -83,12 +84,15 @@ onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj, pcpu) => {
   // period). rcu_sync_func's callback is queued on this thread if it is a live one (not the dying
   // thread running its own handlers: its callbacks never run); if not, or if the dead thread had
   // it queued, the next live exit() or slow-path reader's poll() queues it (rcu-sync.ts header).
+  // Run again after a partial run (terminate() cut the dying thread's own run short): the mirror
+  // word counts the exits still owed, and each exit() decrements it together with gp_count (in
+  // one locked section, mirror first), so none is lost and none is done twice; BLOCK is a CAS.
   const call = core.attached && core.slot !== slot ? core.rcuCall : null;
-  const enters = Atomics.exchange(i32, percpuWord(core.g, slot, pcpu) + PRW_PC_RSYNC, 0);
-  if (enters > 0 || call !== null) {
+  const mirror = percpuWord(core.g, slot, pcpu) + PRW_PC_RSYNC;
+  if (Atomics.load(i32, mirror) > 0 || call !== null) {
     // (This engine only snapshots and checks: the grace period is driven by call().)
-    const rs = new RcuSync(core, new GpEngine(core, () => false), call, h + PRW_RSYNC);
-    for (let i = 0; i < enters; i++) rs.exit();
+    const rs = new RcuSync(core, new GpEngine(core, () => false), call, h + PRW_RSYNC, mirror);
+    while (Atomics.load(i32, mirror) > 0) rs.exit();
     if (call !== null) rs.poll(); // a callback the dead thread had queued is lost: queue it here
   }
   Atomics.add(i32, h + PRW_READER_EVENTS, 1); // a waiting writer re-scans (and can name the dead)

@@ -186,12 +186,13 @@ export class RcuSync {
   /** rcu_sync_exit(): readers may use the fast path again one grace period from now. */
   exit(): void {
     const i32 = this.i32;
-    // Mirror before the loss (and after the gain in enterBegin): a thread that dies in between
-    // leaves at worst an enter nobody exits, never one exited twice.
-    if (this.mirrorWord !== null) Atomics.sub(i32, this.mirrorWord, 1);
     let queue = false;
     this.lock();
     try {
+      // Mirror before the loss (and after the gain in enterBegin), back to back under the lock: a
+      // thread that dies in between leaves at worst an enter nobody exits, never one exited twice.
+      // (A death handler exiting for a dead thread counts its exits down with the same word.)
+      if (this.mirrorWord !== null) Atomics.sub(i32, this.mirrorWord, 1);
       if (Atomics.sub(i32, this.countWord, 1) === 1) {
         const st = Atomics.load(i32, this.stateWord);
         if (st === GP_PASSED) {

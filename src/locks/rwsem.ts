@@ -72,6 +72,9 @@ const WRITER_LOCKED = 1 << 18;
 const WWAIT = 1 << 19;
 const WWAIT_MASK = 0xfff << 19;
 
+// Safe to run again after a partial run (domain.ts header): each item is claimed by the CAS or
+// exchange that clears its word and undone by the Atomics right after it (no call in between), so
+// a second run finds the items already undone cleared and undoes only the rest.
 onThreadDeath(Kind.RwSem, (core, dead, _name, obj, pcpu) => {
   const i32 = core.i32;
   const h = obj >> 2;

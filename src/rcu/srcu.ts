@@ -62,6 +62,7 @@ import { CallbackQueue } from './callbacks.js';
 import type { Rcu } from './rcu.js';
 import { done, inProgress, snap } from './seq.js';
 
+// Only wakes drivers to re-scan: safe to run any number of times.
 onThreadDeath(Kind.Srcu, (core, _slot, _name, obj) => {
   const w = (obj >> 2) + SRCU_UNLOCK_EVENTS;
   Atomics.add(core.i32, w, 1);

@@ -199,6 +199,7 @@ interface SwitchRun {
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
 }
 
+// Only wakes waiters to re-check: safe to run any number of times.
 onThreadDeath(Kind.PercpuRef, (core, slot, _name, obj) => {
   const h = obj >> 2;
   // Waiters re-check; a switch whose owner died is taken over by one of them.
