@@ -25,8 +25,9 @@
  * Each marked ref points at the batch (ref.batch, a KillBatch holding the grace period's snapshot)
  * until step 3 reaches it. A *Sync drain on this thread before that would wait for a fold only
  * this thread's event loop can run, so it adopts the ref instead (percpu-ref.ts adoptBatch():
- * ref.batch = null, the switch completed there); step 3 skips a ref whose batch is no longer this
- * one and only waits for its release.
+ * ref.batch = null, SWITCHER CASed from the mark to a fresh token, the switch completed there:
+ * every mark of this thread is the same epoch-0 token, which a stale adopted run must not be able
+ * to match again); step 3 skips a ref whose batch is no longer this one and only waits for its release.
  *
  * Memory-model argument (the same as percpu-ref.ts's header, once for the whole batch):
  *  - Every MODE CAS of step 1 precedes (program order) the grace-period snapshot of step 2. The GP

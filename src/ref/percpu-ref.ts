@@ -96,8 +96,10 @@
  * A switch started by PercpuRef.killAll has no SwitchRun until a *Sync call on its thread adopts
  * it (adoptBatch(): the batch's async fold cannot run while that thread blocks). SWITCHER holds
  * the owner's TOKEN, (epoch << 11) | (slot + 1) (layout.ts PR_SW_*): every claim() and every
- * takeover draws a fresh epoch from SWITCH_SEQ (a killAll mark uses epoch 0), so a token names one
- * ownership, not just a thread. Protocol:
+ * takeover draws a fresh epoch from SWITCH_SEQ (a killAll mark uses epoch 0, and adoptBatch() CASes
+ * it to a fresh token before its run exists), so a token names one ownership, not just a thread.
+ * The 19-bit epoch wraps: newToken() skips the tokens of this thread's own unfinished runs of the
+ * ref (another thread's tokens differ in the slot bits). Protocol:
  *  - take over: a thread waiting for a switch whose owner is not ONLINE (dead, detached, or blocked
  *    in one of quiesce's own *Sync waits: SPEC §3, and the kernel's switch completes from an RCU
  *    callback, independently of the killer) CASes SWITCHER from the token it read to its own, and
@@ -111,6 +113,11 @@
  *    (or the load before it) fails: advance() says 'lost', and it neither folds nor drops anything
  *    (lose()); its confirmations run once that switch has ended (SWITCHING clear, or SWITCH_NO,
  *    bumped by every claim(), has moved on). So the switch's reference is dropped exactly once.
+ *    A lost run is finished but not `ended`: a waiter (switchesDone*) that owned it does not take
+ *    it for the end of the switch; it re-checks the mode and waits (or takes over) again.
+ *  - this.run is only ever a run of this thread that may still need driving: claim(), takeOver()
+ *    and adoptBatch() set it; finish()/lose() clear it only if it is still their run. (killAll's
+ *    batchFold() never sets it: it would hide a later switch of this thread from its *Sync waits.)
  *  - a thread that detach()es first completes every switch it owns, synchronously
  *    (completeOwnSwitchesSync()): a detached thread owns no switch.
  */
@@ -194,6 +201,7 @@ interface SwitchRun {
   token: number; // this thread's token in SWITCHER while it owns the switch (header: switch ownership)
   no: number; // PR_SWITCH_NO of the switch (claim()/takeOver(); 0 for killAll marks: no confirmations)
   finished: boolean; // this driver is done with it: it ended the switch, or lost it
+  ended: boolean; // finished by finish(): THIS driver ended the switch (lose() leaves it false)
   error: QuiesceError | undefined;
   confirms: ((err: QuiesceError | undefined) => void)[];
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
@@ -549,16 +557,27 @@ export class PercpuRef {
     const token = this.newToken();
     Atomics.store(i32, this.h + PR_SWITCHER, token);
     Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
-    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no, finished: false, error: undefined, confirms: [] };
+    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no, finished: false, ended: false, error: undefined, confirms: [] };
     this.run = run;
+    this.liveTokens.add(token);
     return run;
   }
 
-  /** A token no other ownership of this ref's switches has (header: switch ownership). */
+  /**
+   * A token no other ownership of this ref's switches has (header: switch ownership). The epoch
+   * wraps after PR_SW_EPOCHS draws on this ref: a draw equal to the token of one of this thread's
+   * own unfinished (stale) runs is skipped, or that run's driver would take the new switch for its
+   * own and fold it on its old grace period. (Another thread's tokens differ in the slot bits.)
+   */
   private newToken(): number {
-    const seq = Atomics.add(this.i32, this.h + PR_SWITCH_SEQ, 1) >>> 0;
-    return (((seq % PR_SW_EPOCHS) + 1) << PR_SW_EPOCH_SHIFT) | (this.core.slot + 1);
+    for (;;) {
+      const seq = Atomics.add(this.i32, this.h + PR_SWITCH_SEQ, 1) >>> 0;
+      const token = (((seq % PR_SW_EPOCHS) + 1) << PR_SW_EPOCH_SHIFT) | (this.core.slot + 1);
+      if (!this.liveTokens.has(token)) return token;
+    }
   }
+  /** Tokens of this thread's SwitchRuns of this ref not finished yet (see newToken()). */
+  private readonly liveTokens = new Set<number>();
 
   /**
    * Advance the switch this thread owns. 'gp': wait for run.snap first; 'done': this driver ended
@@ -634,6 +653,8 @@ export class PercpuRef {
   private finish(run: SwitchRun): void {
     if (run.finished) return;
     run.finished = true;
+    run.ended = true;
+    this.liveTokens.delete(run.token);
     if (this.run === run) this.run = null;
     this.bump();
     try {
@@ -651,6 +672,7 @@ export class PercpuRef {
   private lose(run: SwitchRun): void {
     if (run.finished) return;
     run.finished = true;
+    this.liveTokens.delete(run.token);
     if (this.run === run) this.run = null;
     if (run.confirms.length > 0) void this.confirmWhenEnded(run);
   }
@@ -725,8 +747,9 @@ export class PercpuRef {
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
     const no = Atomics.load(i32, this.h + PR_SWITCH_NO);
-    const run: SwitchRun = { snap: this.rcu.gp.snap(), token, no, finished: false, error: undefined, confirms: [] };
+    const run: SwitchRun = { snap: this.rcu.gp.snap(), token, no, finished: false, ended: false, error: undefined, confirms: [] };
     this.run = run; // the old owner's switch reference stays in COUNT: our finish() drops it
+    this.liveTokens.add(token);
     return run;
   }
 
@@ -736,13 +759,21 @@ export class PercpuRef {
    * batch (which skips a ref whose `batch` is no longer its own) and own its switch as a SwitchRun
    * with the batch's grace period. The batch's mark is a claim() whose initial reference stands in
    * for the switch's own reference, so advance()/finish() complete it exactly as they would a kill.
+   * The run gets a fresh token (one CAS from the mark's): every killAll mark of this thread writes
+   * the same epoch-0 token, so a run keeping it could, once stale (handed to an async driver, then
+   * taken over), match a LATER killAll's mark and fold that switch on its own, old grace period.
+   * If the CAS fails, the switch was taken over: nothing to adopt.
    */
   private adoptBatch(): SwitchRun | null {
     const kb = this.batch;
     if (kb === null) return null;
     this.batch = null;
-    const run: SwitchRun = { snap: kb.snap, token: this.core.slot + 1, no: 0, finished: false, error: undefined, confirms: [] };
+    const mark = this.core.slot + 1;
+    const token = this.newToken();
+    if (Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, mark, token) !== mark) return null;
+    const run: SwitchRun = { snap: kb.snap, token, no: 0, finished: false, ended: false, error: undefined, confirms: [] };
     this.run = run;
+    this.liveTokens.add(token);
     return run;
   }
 
@@ -770,7 +801,10 @@ export class PercpuRef {
       let mine: SwitchRun | null = null; // a switch this thread owns (it may end while we wait)
       for (;;) {
         const ev = Atomics.load(i32, this.h + PR_EVENTS);
-        if (mine?.finished) return mine.error;
+        if (mine?.finished) {
+          if (mine.ended) return mine.error;
+          mine = null; // lost (taken over): the switch goes on; re-check it, take it over if need be
+        }
         const m = Atomics.load(i32, this.mode);
         if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
         mine ??= this.run ?? this.takeOver();
@@ -782,7 +816,7 @@ export class PercpuRef {
         // it notifies EVENTS). Waiting for that on EVENTS rather than for the run's confirmation
         // keeps this wait under the caller's deadline and signal: a busy thread can hold up the
         // grace period for as long as it likes. The driver goes on in the background either way.
-        if (mine?.finished) return mine.error;
+        if (mine?.ended) return mine.error; // a lost run is handled at the top, after a re-check
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, () => abortedError(this.what, op, signal), 50)) === 'timed-out') {
           throw timeoutError(this.what, op, timeoutMs);
         }
@@ -821,7 +855,8 @@ export class PercpuRef {
           if (!mine.finished) void this.driveAsync(mine); // hand it back to an async driver
           throw timeoutError(this.what, op, timeoutMs);
         }
-        return mine.error;
+        if (mine.ended) return mine.error;
+        continue; // lost (taken over while blocked): the switch may still be in flight
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 50) === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
     }
@@ -1192,8 +1227,9 @@ export class PercpuRef {
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
   batchFold(hi: number): QuiesceError | undefined {
-    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, error: undefined, confirms: [], hi };
-    this.run = run; // finished before this returns: no async driver ever needs to see it
+    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, confirms: [], hi };
+    // Not this.run: that may be a switch of this thread still in flight (a later claim), which
+    // must stay driven; this run is finished before this returns (snap -1: advance() never waits).
     this.step(run); // snap -1: never 'gp'; if it ends the switch, finish() drops the initial
     // reference (standing in for the switch's) and may release
     return run.error;

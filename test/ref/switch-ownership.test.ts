@@ -6,12 +6,16 @@
  *  - a switch whose owner is blocked in one of quiesce's own *Sync waits (OFFLINE) is taken over
  *    by a drain on another thread (SPEC §3: such a thread never holds anything up; the kernel's
  *    switch completes from an RCU callback, independently of the killer);
- *  - the end is exclusive: of two drivers racing to end one switch, exactly one ends it.
+ *  - the end is exclusive: of two drivers racing to end one switch, exactly one ends it;
+ *  - a stale owner (its switch taken over while it was blocked) neither takes its lost run for the
+ *    end of the switch, nor folds a later switch with that run's old grace period, nor forgets a
+ *    later switch of its own.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, PercpuRef } from '../../src/index.js';
+import { PR_SWITCHER, PR_SW_SLOT_MASK } from '../../src/domain/layout.js';
 import { call, fixture, nextMessage, sleep, until, withTimeout } from '../helpers.js';
 
 async function spawnWorker(d: Domain): Promise<Worker> {
@@ -149,5 +153,97 @@ describe('PercpuRef switch ownership', () => {
       await x.terminate();
       await y.terminate();
     }
+  });
+  /*
+   * A stale owner: worker A starts a switch and blocks OFFLINE (completion.waitSync) while another
+   * thread takes the switch over; the parent then wakes A (completes `wake`). Worker C's spinFlag
+   * holds the grace periods up for a while (f[3] = 1 once it stops), so "too early" is observable.
+   */
+  async function staleOwner(
+    name: string,
+    run: (x: { d: Domain; ref: PercpuRef; A: Worker; B: Worker; C: Worker; f: Int32Array; wake: () => void; started: Promise<any> }) => Promise<void>,
+    cmd: string,
+    args: Record<string, unknown> = {},
+  ): Promise<void> {
+    const d = Domain.create({ name, maxThreads: 8 });
+    const [A, B, C] = await Promise.all([spawnWorker(d), spawnWorker(d), spawnWorker(d)]);
+    try {
+      const ref = d.percpuRef('r', { allowReinit: true });
+      const f = new Int32Array(new SharedArrayBuffer(16));
+      const c = d.completion('wake');
+      const started = call(A, cmd, { name: 'r', opts: { allowReinit: true }, sab: f.buffer, wake: 'wake', ...args }, 20000);
+      await run({ d, ref, A, B, C, f, wake: () => c.complete(), started });
+    } finally {
+      await Promise.all([A.terminate(), B.terminate(), C.terminate()]);
+    }
+  }
+
+  it('a stale owner: switchToAtomic() does not resolve before the switch that took over its run has folded', async () => {
+    await staleOwner('ref-own-stale-sta', async ({ d, ref, B, C, f, wake, started }) => {
+      const slotB = (await call(B, 'slot')).slot as number;
+      await until(() => Atomics.load(f, 0) === 1, 5000, 'A blocked');
+      await d.rcu.synchronize({ timeoutMs: 5000 }); // A's claim-time grace period is over
+      await call(C, 'spinFlag', { sab: f.buffer, idx: 3, ms: 700 }); // holds B's takeover GP up
+      const rb = call(B, 'switchToAtomic', { name: 'r', opts: { allowReinit: true } }, 20000);
+      await until(() => (Atomics.load(ref.i32, ref.h + PR_SWITCHER) & PR_SW_SLOT_MASK) === slotB + 1, 5000, 'B took the switch over');
+      wake();
+      const a = await withTimeout(started, 20000, 'A');
+      assert.equal(a.error, undefined, JSON.stringify(a));
+      assert.equal((await withTimeout(rb, 20000, 'B')).mode, 'atomic');
+      assert.deepEqual(a.atP2, { mode: 'atomic', spinDone: 1 }, `A's second switchToAtomic() resolved while the switch was in flight: ${JSON.stringify(a)}`);
+      assert.deepEqual([a.r1, a.r2, a.mode], ['ok', 'ok', 'atomic']);
+    }, 'staleSwitchToAtomic');
+  });
+
+  it('a stale adopted killAll run does not fold a later killAll of the same thread before its grace period', async () => {
+    await staleOwner('ref-own-aba-batch', async ({ B, C, f, wake, started }) => {
+      await call(C, 'spinFlag', { sab: f.buffer, idx: 2, ms: 300 }); // A's short drainSync times out
+      await until(() => Atomics.load(f, 0) === 1, 5000, 'A blocked');
+      const rb = await call(B, 'drain', { name: 'r', opts: { allowReinit: true }, timeoutMs: 5000 }, 8000); // takes A's switch over
+      assert.equal(rb.error, undefined, JSON.stringify(rb));
+      const rr = await call(B, 'resurrect', { name: 'r', opts: { allowReinit: true } });
+      assert.equal(rr.mode, 'percpu', JSON.stringify(rr));
+      await call(C, 'spinFlag', { sab: f.buffer, idx: 3, ms: 700 }); // holds killAll #2's GP up
+      await sleep(10);
+      wake();
+      const a = await withTimeout(started, 20000, 'A');
+      assert.equal(a.error, undefined, JSON.stringify(a));
+      assert.equal(a.ds, 'ERR_TIMEOUT', 'the drainSync adopted the mark and timed out');
+      assert.equal(a.early, '', 'killAll #2 folded/released before its grace period');
+      assert.deepEqual([a.r1, a.r2, a.st.mode, a.st.releases], ['ok', 'ok', 'atomic', 2]);
+    }, 'abaOwner', { drainMs: 40 });
+  });
+
+  for (const useKillAll of [false, true]) {
+    it(`a stale ${useKillAll ? 'killAll' : 'kill'} run does not make its thread forget its next switch (drainSync drives it)`, async () => {
+      await staleOwner(`ref-own-clobber-${useKillAll}`, async ({ B, C, f, wake, started }) => {
+        await until(() => Atomics.load(f, 0) === 1, 5000, 'A blocked');
+        const rb = await call(B, 'drain', { name: 'r', opts: { allowReinit: true }, timeoutMs: 5000 }, 8000);
+        assert.equal(rb.error, undefined, JSON.stringify(rb));
+        await call(B, 'resurrect', { name: 'r', opts: { allowReinit: true } });
+        await call(C, 'spinFlag', { sab: f.buffer, idx: 3, ms: 250 }); // A's switch's GP waits ~250 ms
+        wake();
+        const a = await withTimeout(started, 20000, 'A');
+        assert.equal(a.error, undefined, JSON.stringify(a));
+        assert.equal(a.res, 'ok', `A's drainSync: ${JSON.stringify(a)}`);
+        assert.deepEqual([a.p1, a.pS], ['ok', 'ok']);
+      }, 'clobber', { useKillAll });
+    });
+  }
+
+  it('after the token epoch wraps, a new switch is not folded by its thread\'s stale run before its grace period', async () => {
+    await staleOwner('ref-own-wrap', async ({ d, B, C, f, wake, started }) => {
+      await until(() => Atomics.load(f, 0) === 1, 5000, 'A blocked');
+      await d.rcu.synchronize({ timeoutMs: 5000 });
+      const rb = await call(B, 'switchToAtomic', { name: 'r', opts: { allowReinit: true } }, 8000); // takes over, ends
+      assert.equal(rb.mode, 'atomic', JSON.stringify(rb));
+      await call(C, 'spinFlag', { sab: f.buffer, idx: 3, ms: 500 }); // holds A's next GP up
+      wake();
+      const a = await withTimeout(started, 20000, 'A');
+      assert.equal(a.error, undefined, JSON.stringify(a));
+      assert.equal(a.sameToken, false, 'the new claim drew its stale run\'s token');
+      assert.equal(a.early, '', 'folded before its grace period');
+      assert.deepEqual([a.r1, a.r3, a.mode], ['ok', 'ok', 'atomic']);
+    }, 'wrap');
   });
 });
