@@ -6,6 +6,13 @@ export function fixture(name: string): URL {
   return new URL(`./fixtures/${name}.js`, import.meta.url);
 }
 
+/** Spawn fixture `name` into domain `d` and wait for its 'ready' message (every fixture sends one). */
+export async function spawnReady(d: { spawn(url: URL): Worker }, name: string): Promise<Worker> {
+  const w = d.spawn(fixture(name));
+  await nextMessage(w, (m) => m.event === 'ready');
+  return w;
+}
+
 /** Resolve with the first message from `w` that satisfies `pred`, or reject after `ms`. */
 export function nextMessage<T = any>(w: Worker, pred: (m: any) => boolean = () => true, ms = 10000): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, code, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 describe('Completion', () => {
   let d: Domain;
@@ -10,8 +10,7 @@ describe('Completion', () => {
 
   before(async () => {
     d = Domain.create({ name: 'completion-test', maxThreads: 8 });
-    w1 = d.spawn(fixture('locks-worker'));
-    await nextMessage(w1, (m) => m.event === 'ready');
+    w1 = await spawnReady(d, 'locks-worker');
   });
   after(async () => {
     await w1.terminate();

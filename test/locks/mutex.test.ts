@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, code, fixture, nextMessage, sleep, spin, withTimeout } from '../helpers.js';
+import { call, code, fixture, nextMessage, sleep, spawnReady, spin, withTimeout } from '../helpers.js';
 
 const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -83,8 +83,7 @@ describe('Mutex', () => {
     // could see the granter's late store re-lock the mutex after it had unlocked: the worker's
     // next lockSync then found itself named as owner (ERR_DEADLOCK) and the mutex stayed locked.
     // More busy threads than cores makes it likely that a granter is preempted between its steps.
-    const w3 = d.spawn(fixture('locks-worker'));
-    await nextMessage(w3, (m) => m.event === 'ready');
+    const w3 = await spawnReady(d, 'locks-worker');
     for (let round = 0; round < 4; round++) {
       const counter = new Int32Array(new SharedArrayBuffer(8));
       const m = d.mutex(`handoff-stress-${round}`);
@@ -224,8 +223,7 @@ describe('Mutex', () => {
   });
 
   it('owner death: terminating the worker that holds it gives ownerDied to the next owner (sync and async)', async () => {
-    const w = d.spawn(fixture('locks-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'locks-worker');
     await call(w, 'mutexHold', { name: 'robust1' });
     await call(w, 'mutexHold', { name: 'robust2' });
     const m2 = d.mutex('robust2');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, type PercpuRwSem } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 /** Take and drop the read side now and then (slow-path readers) until rcu_sync is idle, at most `ms`. */
 async function readForAWhile(sem: PercpuRwSem, ms: number): Promise<void> {
@@ -23,8 +23,7 @@ describe('PercpuRwSem: a dead writer, no unrelated grace period', () => {
   const d = Domain.create({ name: 'pcpu-dead-writer-no-gp', maxThreads: 4 });
 
   async function spawnWriter(name: string): Promise<Worker> {
-    const w = d.spawn(fixture('locks-pcpu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'locks-pcpu-worker');
     assert.equal((await call(w, 'write', { name, key: 'w', sync: true, timeoutMs: 3000 })).ok, true);
     return w;
   }

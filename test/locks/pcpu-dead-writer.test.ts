@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Domain, type PercpuRwSem } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 /** A few grace periods, with a slow-path reader in between (it runs a pending rcu_sync_func). */
 async function settle(d: Domain, sem: PercpuRwSem): Promise<void> {
@@ -21,8 +21,7 @@ describe('PercpuRwSem: a writer that dies', () => {
   const d = Domain.create({ name: 'pcpu-dead-writer', maxThreads: 4 });
 
   async function spawnAndKill(run: (w: import('node:worker_threads').Worker) => Promise<void>): Promise<void> {
-    const w = d.spawn(fixture('locks-pcpu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'locks-pcpu-worker');
     await run(w);
     const exited = new Promise((res) => w.once('exit', res));
     await w.terminate();

@@ -7,15 +7,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, type PercpuWriteGuard } from '../../src/index.js';
-import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, code, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 describe('PercpuRwSem: writers of the same thread', () => {
   let d: Domain;
   let w: Worker;
   before(async () => {
     d = Domain.create({ name: 'pcpu-same-thread', maxThreads: 4 });
-    w = d.spawn(fixture('locks-pcpu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    w = await spawnReady(d, 'locks-pcpu-worker');
   });
   after(async () => {
     await w.terminate();

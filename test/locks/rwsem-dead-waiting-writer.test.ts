@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
-import { fixture, nextMessage, until } from '../helpers.js';
+import { spawnReady, until } from '../helpers.js';
 
 describe('RwSem: a writer that dies while waiting', () => {
   const d = Domain.create({ name: 'rwsem-dead-waiting-writer', maxThreads: 4 });
@@ -15,8 +15,7 @@ describe('RwSem: a writer that dies while waiting', () => {
       const name = `x-${cmd}`;
       const rw = d.rwsem(name);
       const r = rw.readSync(); // the worker's writer must wait for this read
-      const w = d.spawn(fixture('locks-worker'));
-      await nextMessage(w, (m) => m.event === 'ready');
+      const w = await spawnReady(d, 'locks-worker');
       w.postMessage({ id: 0, cmd, name, key: 'w' }); // no reply while it waits
       await until(() => rw.debugState().writersWaiting === 1, 3000, 'the worker waits to write');
       const exited = new Promise((res) => w.once('exit', res));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, type ReadGuard } from '../../src/index.js';
-import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
+import { call, code, fixture, nextMessage, settlesWithin, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 describe('RwSem', () => {
   let d: Domain;
@@ -140,8 +140,7 @@ describe('RwSem', () => {
   });
 
   it('a worker that dies holding the write side releases it: a waiting reader gets in', async () => {
-    const w = d.spawn(fixture('locks-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'locks-worker');
     await call(w, 'rwWrite', { name: 'rw-robust', key: 'w' });
     const rw = d.rwsem('rw-robust');
     assert.equal(rw.tryRead(), null);
@@ -154,8 +153,7 @@ describe('RwSem', () => {
   });
 
   it('a worker that dies holding read sides (its own and an adopted one) releases them: a writer gets in', async () => {
-    const w = d.spawn(fixture('locks-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'locks-worker');
     const rw = d.rwsem('rw-robust-read');
     await call(w, 'rwRead', { name: 'rw-robust-read', key: 'r1' });
     const mine = rw.readSync();

@@ -9,15 +9,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, fixture, nextMessage, until, withTimeout } from '../helpers.js';
+import { call, spawnReady, until, withTimeout } from '../helpers.js';
 
 describe('a grace-period driver blocked in a quiesce wait does not stall other threads', () => {
   let d: Domain;
   let w: Worker;
   before(async () => {
     d = Domain.create({ name: 'blocked-driver', maxThreads: 4 });
-    w = d.spawn(fixture('rcu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    w = await spawnReady(d, 'rcu-worker');
   });
   after(async () => {
     await w.terminate();

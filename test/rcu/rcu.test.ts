@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, code, fixture, nextMessage, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 describe('RCU across worker threads', () => {
   let d: Domain;
@@ -118,8 +118,7 @@ describe('RCU across worker threads', () => {
   });
 
   it('a worker terminated inside a read section does not hold up synchronize()', async () => {
-    const w = d.spawn(fixture('rcu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    const w = await spawnReady(d, 'rcu-worker');
     void call(w, 'readForever').catch(() => {});
     await nextMessage(w, (m) => m.event === 'inside');
     await assert.rejects(d.rcu.synchronize({ timeoutMs: 150 }), code('ERR_TIMEOUT'));

@@ -2,15 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, code, fixture, nextMessage, settlesWithin, sleep, withTimeout } from '../helpers.js';
+import { call, code, settlesWithin, sleep, spawnReady, withTimeout } from '../helpers.js';
 
 describe('SRCU', () => {
   let d: Domain;
   let w: Worker;
   before(async () => {
     d = Domain.create({ name: 'srcu-test', maxThreads: 8 });
-    w = d.spawn(fixture('rcu-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    w = await spawnReady(d, 'rcu-worker');
   });
   after(async () => {
     await w.terminate();
@@ -86,8 +85,7 @@ describe('SRCU', () => {
 
   it('a worker terminated inside an SRCU read section does not hold up synchronize()', async () => {
     const s = d.srcu('s7');
-    const w2 = d.spawn(fixture('rcu-worker'));
-    await nextMessage(w2, (m) => m.event === 'ready');
+    const w2 = await spawnReady(d, 'rcu-worker');
     await call(w2, 'srcuLock', { name: 's7' });
     const sync = s.synchronize({ timeoutMs: 5000 });
     assert.equal(await settlesWithin(sync, 150), false);

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain } from '../../src/index.js';
-import { call, fixture, nextMessage, until, withTimeout } from '../helpers.js';
+import { call, spawnReady, until, withTimeout } from '../helpers.js';
 
 const TIMEOUT_MS = 1000; // the parent's synchronize() deadline
 const BUSY_MS = 1800; // the worker stays busy this long after ending the GP: past that deadline
@@ -25,8 +25,7 @@ describe('a stale grace-period driver returns once its grace period has ended', 
   let w: Worker;
   before(async () => {
     d = Domain.create({ name: 'stale-driver', maxThreads: 4 });
-    w = d.spawn(fixture('takeover-worker'));
-    await nextMessage(w, (m) => m.event === 'ready');
+    w = await spawnReady(d, 'takeover-worker');
   });
   after(async () => {
     await w.terminate();
