@@ -407,20 +407,17 @@ function retire(e: Entry): void {
   if (e.wait === 'async') asyncHeld--;
   if (e.rcu) rcuHeld--;
   e.owner = null;
-  if (e.carrier !== null) dropCarrier(e);
+  retireCarrier(e);
   if (pendingNode === e) pendingNode = null;
 }
 
 /** Drop a held entry, from any context. Returns false if it was not live. */
 export function unhold(entry: Entry, r: Res = resource()): boolean {
+  // Fast pop. (An entry that is r's top and not shared was pushed onto r: r is entry.res.)
+  if (popOwn(entry)) return true;
   if (!entry.live) return false;
   retire(entry);
   const top = r[kCtx];
-  if (top === entry && !entry.shared) {
-    // Fast pop: the entry is r's top and in no other stack, so no stack is left holding it dead.
-    r[kCtx] = entry.parent;
-    return true;
-  }
   epoch++;
   if (top != null && top.entry === entry) {
     let p = top.parent;

@@ -44,7 +44,7 @@ export class Signaller {
     held: HeldLock | null,
   ) {
     this.#held = held;
-    ld.track(this, held);
+    // No ld.track: a signaller is a wait:'none' hold, which held-at-exit tracking never registers.
   }
   private end(): void {
     if (!this.#open) return;
