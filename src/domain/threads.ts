@@ -204,6 +204,16 @@ export class Threads {
     return out;
   }
 
+  /**
+   * True if the thread in slot `t` can run its own async work now: ONLINE (not dead or free, and
+   * not OFFLINE, i.e. blocked in a quiesce wait). A grace-period driver or a ref switch whose
+   * owner cannot run is taken over by a thread that waits for it (rcu/gp.ts, rcu/srcu.ts,
+   * ref/percpu-ref.ts).
+   */
+  canRun(t: number): boolean {
+    return this.state(t) === ThreadState.ONLINE;
+  }
+
   /** True for ONLINE or OFFLINE (a thread that is attached and alive). */
   isAlive(t: number): boolean {
     const s = this.state(t);

@@ -45,7 +45,9 @@ export class CallbackQueue {
     private readonly doneWord: (t: number) => number,
     /** Runs one callback (lockdep wraps it as a reader of the flavour's callback map). */
     private readonly invoke: (fn: () => void) => void,
-  ) {}
+  ) {
+    this.rebase(); // built by a thread that has just claimed its slot (both owners build it in join/attach)
+  }
 
   push(fn: () => void): void {
     this.queue.push({ fn, s: this.gp.snap() });
@@ -54,7 +56,7 @@ export class CallbackQueue {
   }
 
   /** The calling thread has just claimed its slot: start with DONE == QUEUED (see the header). */
-  rebase(): void {
+  private rebase(): void {
     const w = this.doneWord(this.core.slot);
     Atomics.store(this.core.i32, w, Atomics.load(this.core.i32, this.queuedWord(this.core.slot)));
     Atomics.notify(this.core.i32, w);

@@ -121,7 +121,7 @@ export class GpEngine {
     // (suspended) async task of THIS thread: a blocking waiter here would otherwise sleep waiting
     // for a driver that cannot run until it wakes. Two drivers of one GP are harmless (header).
     const d = Atomics.load(i32, RCU_GP_DRIVER);
-    if (d !== 0 && d !== me && this.core.threads.state(d - 1) === ThreadState.ONLINE) return -1;
+    if (d !== 0 && d !== me && this.core.threads.canRun(d - 1)) return -1;
     if (Atomics.compareExchange(i32, RCU_GP_DRIVER, d, me) !== d) return -1;
     if (Atomics.load(i32, RCU_GP_SEQ) !== seq) {
       Atomics.compareExchange(i32, RCU_GP_DRIVER, me, 0);

@@ -25,7 +25,7 @@
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
-import { RCU_QS_EVENTS, T_CB_DONE, T_CB_QUEUED, T_QS_ACK, T_QS_REQ, slotWord } from '../domain/layout.js';
+import { T_CB_DONE, T_CB_QUEUED, T_QS_ACK, T_QS_REQ, slotWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions } from '../domain/wait.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { CallbackQueue } from './callbacks.js';
@@ -71,7 +71,6 @@ export class Rcu {
       (t) => slotWord(core.g, t, T_CB_DONE),
       (fn) => this.invokeCallback(fn),
     );
-    this.callbacks.rebase();
     this.arm();
   }
 
@@ -176,8 +175,7 @@ export class Rcu {
   private ack(v: number): void {
     const i32 = this.core.i32;
     Atomics.store(i32, this.ackWord, v);
-    Atomics.add(i32, RCU_QS_EVENTS, 1);
-    Atomics.notify(i32, RCU_QS_EVENTS);
+    this.gp.kick(); // wake the driver(s) asleep on QS_EVENTS
   }
 
   private ackIfRequested(): void {

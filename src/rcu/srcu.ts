@@ -62,12 +62,14 @@ import { CallbackQueue } from './callbacks.js';
 import type { Rcu } from './rcu.js';
 import { done, inProgress, snap } from './seq.js';
 
+/** Bump and notify UNLOCK_EVENTS of the Srcu whose header is at word h: sleepers re-scan. */
+function wakeUnlockWaiters(i32: Int32Array, h: number): void {
+  Atomics.add(i32, h + SRCU_UNLOCK_EVENTS, 1);
+  Atomics.notify(i32, h + SRCU_UNLOCK_EVENTS);
+}
+
 // Only wakes drivers to re-scan: safe to run any number of times.
-onThreadDeath(Kind.Srcu, (core, _slot, _name, obj) => {
-  const w = (obj >> 2) + SRCU_UNLOCK_EVENTS;
-  Atomics.add(core.i32, w, 1);
-  Atomics.notify(core.i32, w);
-});
+onThreadDeath(Kind.Srcu, (core, _slot, _name, obj) => wakeUnlockWaiters(core.i32, obj >> 2));
 
 export class Srcu {
   private readonly i32: Int32Array;
@@ -99,7 +101,6 @@ export class Srcu {
       (t) => percpuWord(core.g, t, pcpu) + SRCU_PC_CB_DONE,
       (fn) => fn(),
     );
-    this.callbacks.rebase();
   }
 
   /** Names the object in messages (built once: it is passed on hot paths). */
@@ -133,10 +134,7 @@ export class Srcu {
     // The section of the calling task (another task of this thread may be inside one too).
     if (ld.on) ld.releaseOwn(this.held.get(index));
     Atomics.add(i32, this.myUnlock + index, 1);
-    if (Atomics.load(i32, this.h + SRCU_WAITERS) > 0) {
-      Atomics.add(i32, this.h + SRCU_UNLOCK_EVENTS, 1);
-      Atomics.notify(i32, this.h + SRCU_UNLOCK_EVENTS);
-    }
+    if (Atomics.load(i32, this.h + SRCU_WAITERS) > 0) wakeUnlockWaiters(i32, this.h);
   }
 
   /** Run `fn` (sync or async) inside a read section. */
@@ -181,7 +179,7 @@ export class Srcu {
     }
     const d = Atomics.load(i32, this.h + SRCU_DRIVER);
     // Take over unless the driver's thread is ONLINE (so able to run it): see rcu/gp.ts claim().
-    if (d !== 0 && d !== me && this.core.threads.state(d - 1) === ThreadState.ONLINE) return -1;
+    if (d !== 0 && d !== me && this.core.threads.canRun(d - 1)) return -1;
     if (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, d, me) !== d) return -1;
     return Atomics.load(i32, w) === seq ? seq : (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0), -1);
   }
@@ -193,8 +191,7 @@ export class Srcu {
     Atomics.notify(i32, this.h + SRCU_GP_SEQ);
     // Wake a stale driver of gp (header) wherever it sleeps: in step 3 on UNLOCK_EVENTS, in step 2
     // on the RCU engine's QS_EVENTS. Both adds follow the GP_SEQ store (see GpEngine.kick()).
-    Atomics.add(i32, this.h + SRCU_UNLOCK_EVENTS, 1);
-    Atomics.notify(i32, this.h + SRCU_UNLOCK_EVENTS);
+    wakeUnlockWaiters(i32, this.h);
     this.rcu.gp.kick();
   }
 

@@ -741,8 +741,7 @@ export class PercpuRef {
     if (s === 0) return null; // none, or an end in progress
     const owner = (s & PR_SW_SLOT_MASK) - 1;
     if (owner === this.core.slot) return null; // ours: this.run, or a killAll mark of ours
-    const st = this.core.threads.state(owner);
-    if (st === ThreadState.ONLINE || (s & PR_SW_BUSY && st === ThreadState.OFFLINE)) return null;
+    if (this.core.threads.canRun(owner) || (s & PR_SW_BUSY && this.core.threads.state(owner) === ThreadState.OFFLINE)) return null;
     if (!(Atomics.load(i32, this.mode) & PR_M_SWITCHING)) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
@@ -808,15 +807,12 @@ export class PercpuRef {
         const m = Atomics.load(i32, this.mode);
         if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
         mine ??= this.run ?? this.takeOver();
-        if (mine && !this.runDriven.has(mine)) {
-          this.runDriven.add(mine);
-          void this.driveAsync(mine);
-        }
+        if (mine && !this.runDriven.has(mine)) this.startAsync(mine);
         // Our own switch ends with finish(): finished, then bump() (we are counted in WAITERS, so
         // it notifies EVENTS). Waiting for that on EVENTS rather than for the run's confirmation
         // keeps this wait under the caller's deadline and signal: a busy thread can hold up the
         // grace period for as long as it likes. The driver goes on in the background either way.
-        if (mine?.ended) return mine.error; // a lost run is handled at the top, after a re-check
+        if (mine?.finished) continue; // the top of the loop returns its error, or re-checks a lost run
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, () => abortedError(this.what, op, signal), 50)) === 'timed-out') {
           throw timeoutError(this.what, op, timeoutMs);
         }
