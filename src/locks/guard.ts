@@ -18,7 +18,9 @@
  * throws half-way can never be retried into a double release.
  */
 import { QuiesceError } from '../errors.js';
+import type { DomainCore } from '../domain/core.js';
 import { ld, type HeldLock } from '../lockdep/hooks.js';
+import { claimHandoffSlot } from './handoff.js';
 
 export type GuardState = 'held' | 'released' | 'moved';
 
@@ -57,6 +59,18 @@ export abstract class Guard {
     if (s === 'released') throw doubleUnlockError(this.what, op);
     if (s === 'moved') throw notOwnerError(this.what, `${op} on a guard whose hold was moved away (handoff() or downgrade())`);
     this.#state = next;
+  }
+
+  /**
+   * The first half of every read-side handoff(): claim a handoff-table word in `core`'s domain,
+   * THEN leave 'held' for 'moved'. If the table is full (ERR_OUT_OF_SHARED_MEMORY) nothing has
+   * moved and the guard can still be unlocked. Returns the word (-1 if the guard is not held:
+   * endHold then throws).
+   */
+  protected moveOut(core: DomainCore): number {
+    const slot = this.#state === 'held' ? claimHandoffSlot(core, this.what) : -1;
+    this.endHold('handoff()', 'moved');
+    return slot;
   }
 
   /** Release (the shared body of unlock() and release()). */

@@ -63,7 +63,8 @@ export function isHandoffToken(t: unknown): t is HandoffToken {
 }
 
 /**
- * handoff(): claim a table word, take the lockdep hold out of this context, and build the token.
+ * handoff(), second half: take the lockdep hold out of this context and build the token around
+ * the table word `slot` the caller has already claimed (claimHandoffSlot, via Guard.moveOut).
  * The caller then moves its own bookkeeping (the read side itself stays held throughout).
  */
 export function makeHandoffToken(objectKind: string, name: string, cls: string, held: HeldLock | null, slot: number): HandoffToken {

@@ -50,7 +50,7 @@ import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOption
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import type { Rcu } from '../rcu/rcu.js';
 import { Guard } from './guard.js';
-import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
+import { makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 
 const REVOKED = 1 << 30;
 const COUNT = REVOKED - 1;
@@ -83,9 +83,7 @@ export class Access extends Guard {
     this.end('release()');
   }
   handoff(): Handoff {
-    const slot = this.held ? claimHandoffSlot(this.rev.core, this.what) : -1;
-    this.endHold('handoff()', 'moved');
-    return this.rev.handoffAccess(this.h, slot);
+    return this.rev.handoffAccess(this.h, this.moveOut(this.rev.core));
   }
 }
 

@@ -65,7 +65,7 @@ import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, percpuW
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
-import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
+import { makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 
 const READER_MASK = 0x3ffff;
 const WRITER_LOCKED = 1 << 18;
@@ -126,11 +126,7 @@ export class ReadGuard extends Guard {
    * stays held (writers keep waiting) until the adopter unlocks it.
    */
   handoff(): Handoff {
-    // Claim the table word BEFORE the guard lets go: if the table is full
-    // (ERR_OUT_OF_SHARED_MEMORY) the guard still holds the read side and can unlock it.
-    const slot = this.held ? this.sem.claimHandoff() : -1;
-    this.endHold('handoff()', 'moved');
-    return { token: this.sem.exitReader(this, slot) };
+    return { token: this.sem.exitReader(this, this.moveOut(this.sem.core)) };
   }
 }
 
@@ -177,7 +173,7 @@ export class RwSem {
 
   /** @internal — use `domain.rwsem(name)`. */
   constructor(
-    private readonly core: DomainCore,
+    /** @internal */ readonly core: DomainCore,
     readonly name: string,
     private readonly cls: string,
     obj: number,
@@ -293,11 +289,6 @@ export class RwSem {
     this.reads(1);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
     return new ReadGuard(this, h);
-  }
-
-  /** @internal ReadGuard.handoff(), first step: claim a handoff-table word (may throw, nothing moved yet). */
-  claimHandoff(): number {
-    return claimHandoffSlot(this.core, this.what);
   }
 
   /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
