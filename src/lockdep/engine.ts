@@ -6,7 +6,9 @@
  *   1. chain key K = key(H) + (N, read, trylock)            (chains.ts)
  *   2. trylock: no validation, no edge to N (it cannot wait, so it cannot deadlock); it is pushed, so
  *      locks taken under it get edges from it.
- *   3. K cached: nothing to validate. This is the steady state and doAcquire's fast path: one
+ *   3. K cached: nothing to validate. This is the steady state: context.ts pushCached() answers it
+ *      for a blocking acquisition in one small function (hooks.ts hands out engine.acquire itself,
+ *      so the primitive calls straight into it); otherwise doAcquire's memo hit does the same: one
  *      resource lookup (context.ts), N's chain memo (three compares; on a memo miss two 30-bit hash
  *      mixes and one probe of the chain table), one allocation (the Entry, which is its own stack node and stores K so it is never recomputed),
  *      no closures, no stack capture. Everything else (steps 4-6, edges, usage bits, reports) is
@@ -471,6 +473,10 @@ export const engine = {
 
   acquire(c: LockClass, mode: LockMode, opts: AcquireOptions): HeldLock {
     const wait = opts.wait;
+    if (wait !== 'none' && opts.try !== true && opts.waitContext === undefined) {
+      const e = ctx.pushCached(c as Cls, mode, wait, opts.instance); // the steady state (header step 3)
+      if (e !== null) return e;
+    }
     const trylock = opts.try === true || wait === 'none';
     const attach = wait === 'async' && !trylock ? 'carrier' : 'current';
     const r = ctx.resource(); // also sets ctx.lastExecId, this turn's stamp
@@ -513,10 +519,12 @@ export const engine = {
     ctx.unhold(h as Entry);
   },
 
-  release(h: HeldLock): void {
+  release(h: HeldLock | null): void {
+    if (h === null) return;
     const e = h as Entry;
-    if (ctx.popOwn(e)) checkAcross(e);
-    else releaseEntry(e, ctx.resource());
+    if (ctx.popOwn(e)) {
+      if (e.execId !== ctx.stamp()) checkAcross(e); // released in its own turn: crossed none
+    } else releaseEntry(e, ctx.resource());
   },
 
   sync(c: LockClass, wait: WaitKind, _instance?: object): void {

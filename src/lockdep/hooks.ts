@@ -72,9 +72,7 @@ export const ld = {
    * Record an acquisition in the current context, validating it first. Call BEFORE waiting. With
    * action 'throw' a would-be deadlock throws ERR_LOCKDEP here and nothing is recorded.
    */
-  acquire(cls: LockClass, mode: LockMode, opts: AcquireOptions): HeldLock {
-    return engine.acquire(cls, mode, opts);
-  },
+  acquire: engine.acquire, // the engine's own function: no wrapper frame on the hot path
 
   /** The acquisition that acquire() announced did not happen (timeout, abort, error). */
   abandon(h: HeldLock | null): void {
@@ -82,9 +80,7 @@ export const ld = {
   },
 
   /** Release a held lock, from whatever context the owner (a guard) is in now. */
-  release(h: HeldLock | null): void {
-    if (h) engine.release(h);
-  },
+  release: engine.release, // (h: HeldLock | null): void; null is a no-op
 
   /**
    * For an unlock that names no handle (srcu.readUnlock(idx)): take out of `hs` (this thread's

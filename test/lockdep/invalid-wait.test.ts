@@ -11,9 +11,14 @@ import { sleep } from '../helpers.js';
 lockdep.enable({ action: 'collect' });
 const d = Domain.create({ name: 'ld-invalid-wait', maxThreads: 2 });
 
-/** A task takes M with `take` and keeps it across turns while another task of this thread blocks in n.lockSync(). */
-async function scenario(take: (m: Mutex) => Promise<MutexGuard>, m: Mutex, n: Mutex): Promise<string[]> {
+/**
+ * A task takes M with `take` and keeps it across turns while another task of this thread blocks in
+ * n.lockSync(). warm: first take N alone a few times, so that n.lockSync() below is a cached chain
+ * (the engine's steady-state path, context.ts pushCached), which must check the wait context too.
+ */
+async function scenario(take: (m: Mutex) => Promise<MutexGuard>, m: Mutex, n: Mutex, warm = false): Promise<string[]> {
   lockdep.reset();
+  if (warm) for (let i = 0; i < 3; i++) n.lockSync().unlock();
   let release!: () => void;
   const holder = (async () => {
     const g = await take(m);
@@ -37,6 +42,22 @@ test('control: M taken with await m.lock() -> invalid-wait', async () => {
 test('M taken with m.lockSync() and held over an await -> invalid-wait too', async () => {
   const kinds = await scenario(async (m) => m.lockSync(), d.mutex('iw.M2'), d.mutex('iw.N2'));
   assert.ok(kinds.includes('invalid-wait'), `got ${JSON.stringify(kinds)}`);
+});
+
+test('the same two scenarios with a cached chain for N (the steady-state path) -> invalid-wait', async () => {
+  const viaLock = await scenario((m) => m.lock(), d.mutex('iw.M3'), d.mutex('iw.N3'), true);
+  assert.ok(viaLock.includes('invalid-wait'), `await lock(): got ${JSON.stringify(viaLock)}`);
+  const viaSync = await scenario(async (m) => m.lockSync(), d.mutex('iw.M4'), d.mutex('iw.N4'), true);
+  assert.ok(viaSync.includes('invalid-wait'), `lockSync(): got ${JSON.stringify(viaSync)}`);
+});
+
+test('L warm outside, then taken inside an RCU read section -> invalid-wait', () => {
+  lockdep.reset();
+  const l = d.mutex('iw.L');
+  for (let i = 0; i < 3; i++) l.lockSync().unlock();
+  d.rcu.read(() => l.lockSync().unlock());
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['invalid-wait']);
+  lockdep.reset();
 });
 
 test('nested lockSync within one turn is no invalid-wait', () => {
