@@ -441,14 +441,31 @@ export function pushCached(cls: Cls, mode: LockMode, wait: 'sync' | 'async', ins
 /**
  * The release fast path: `e` is still the top of the stack it was pushed onto and in no other
  * stack (not shared), so popping it there leaves no stack holding it dead, whichever context
- * releases it: no epoch bump, no context lookup. False (nothing done) otherwise.
+ * releases it: no epoch bump, no context lookup. Returns POP_NONE (nothing done) if not; else
+ * POP_SAME_TURN if it was a sync hold released in the turn it was taken in (it crossed no turn:
+ * the engine's checkAcross has nothing to look at), or POP_DONE.
+ * The LIFO steady state of synchronous nesting is retire() without its general cases: a sync hold
+ * has no guard registered (engine.ts track: async holds only) and no carrier, and the newest live
+ * entry leaves the live array by shrinking it.
  */
-export function popOwn(e: Entry): boolean {
+export const POP_NONE = 0;
+export const POP_DONE = 1;
+export const POP_SAME_TURN = 2;
+export function popOwn(e: Entry): 0 | 1 | 2 {
   const r = e.res;
-  if (r === null || e.shared || !e.live || r[kCtx] !== e) return false;
-  retire(e);
+  if (r === null || e.shared || !e.live || r[kCtx] !== e) return POP_NONE;
   r[kCtx] = e.parent;
-  return true;
+  if (e.wait !== 'sync' || e.rcu || e.slot !== liveLen - 1) {
+    retire(e);
+    return POP_DONE;
+  }
+  e.live = false;
+  live[--liveLen] = null;
+  while (liveLen > 0 && live[liveLen - 1] === null) {
+    liveLen--;
+    liveHoles--;
+  }
+  return e.execId === stamp() ? POP_SAME_TURN : POP_DONE;
 }
 
 /** The bookkeeping of every release: not live, out of the live array, counters, guard, carrier. */
@@ -465,7 +482,7 @@ function retire(e: Entry): void {
 /** Drop a held entry, from any context. Returns false if it was not live. */
 export function unhold(entry: Entry, r: Res = resource()): boolean {
   // Fast pop. (An entry that is r's top and not shared was pushed onto r: r is entry.res.)
-  if (popOwn(entry)) return true;
+  if (popOwn(entry) !== POP_NONE) return true;
   if (!entry.live) return false;
   retire(entry);
   const top = r[kCtx];

@@ -522,9 +522,9 @@ export const engine = {
   release(h: HeldLock | null): void {
     if (h === null) return;
     const e = h as Entry;
-    if (ctx.popOwn(e)) {
-      if (e.execId !== ctx.stamp()) checkAcross(e); // released in its own turn: crossed none
-    } else releaseEntry(e, ctx.resource());
+    const popped = ctx.popOwn(e);
+    if (popped === ctx.POP_DONE) checkAcross(e);
+    else if (popped === ctx.POP_NONE) releaseEntry(e, ctx.resource());
   },
 
   sync(c: LockClass, wait: WaitKind, _instance?: object): void {
