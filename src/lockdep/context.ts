@@ -46,7 +46,8 @@
  * Fast path (SPEC §6: steady state within 2x of disabled). An Entry IS the stack node of its own
  * push (`entry === this`, `parent`, `key`, `key2`), so a synchronous acquisition allocates one object
  * and computes its chain key once (the engine looks that key up in the chain cache, then stores it
- * here). Separate Node objects exist only when current() compacts a stack with released entries in it.
+ * here). A blocking acquisition whose chain the class's memo already vouches for is one call,
+ * pushCached(), and a LIFO release of a sync hold is one popOwn() without retire()'s general cases. Separate Node objects exist only when current() compacts a stack with released entries in it.
  * The context object is found by resource(): inside a reaction it is a module variable set by the
  * `before` hook; outside, executionAsyncId() (a typed-array read) is compared with the id of the
  * last lookup and executionAsyncResource() is called only when it differs. Sound because async ids
