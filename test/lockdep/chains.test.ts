@@ -127,3 +127,168 @@ test('the per-class memo: a class taken in two places validates both, and reset 
   assert.equal(chainStats.validations, 2, 'after reset the memo does not vouch for P+M: validated again');
   lockdep.disable();
 });
+
+/*
+ * The steady-state path of a blocking acquisition by a primitive (engine.acquire -> context.ts
+ * pushCached) answers a memo hit in one small function. The tests below take their locks with
+ * ld.acquire(..., { wait }) as the primitives do (lockdep.acquire, the annotation API, goes through
+ * doAcquire instead), and pin that the shortcut loses no check of the general path.
+ */
+const syncTake = (c: LockClass, mode: 'write' | 'read' | 'recursive-read' = 'write'): HeldLock => ld.acquire(c, mode, { wait: 'sync' });
+
+test('ld.acquire sync steady state: validated once, then served without validation, nothing left held', async () => {
+  const { debugCounts } = await import('../../src/lockdep/context.js');
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const [A, B, C] = ['fast.A', 'fast.B', 'fast.C'].map((n) => ld.classFor(n)) as [LockClass, LockClass, LockClass];
+  const round = (): void => {
+    const a = syncTake(A);
+    const b = syncTake(B);
+    const c = syncTake(C, 'read');
+    assert.ok(ld.isHeld(A) && ld.isHeld(B) && ld.isHeld(C, 'read'));
+    ld.release(c);
+    ld.release(b);
+    ld.release(a);
+  };
+  round();
+  const first = chainStats.validations;
+  assert.equal(first, 3);
+  for (let i = 0; i < 1000; i++) round();
+  assert.equal(chainStats.validations, first, 'no validation in the steady state');
+  assert.equal(ld.isHeld(A), false);
+  assert.deepEqual(debugCounts(), { live: 0, carriers: 0, asyncHeld: 0, rcuHeld: 0 });
+  assert.deepEqual(lockdep.reports(), []);
+  lockdep.disable();
+});
+
+test('a cached sync chain still reports: B then A after a steady-state A then B, and A under A, B', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = ld.classFor('fast.cyc.A');
+  const B = ld.classFor('fast.cyc.B');
+  for (let i = 0; i < 10; i++) {
+    const a = syncTake(A);
+    ld.release(syncTake(B));
+    ld.release(a);
+  }
+  const b = syncTake(B);
+  ld.release(syncTake(A));
+  ld.release(b);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular']);
+  const a = syncTake(A);
+  const b2 = syncTake(B);
+  ld.release(syncTake(A)); // A, B: the cached chain; A on top of it is not
+  ld.release(b2);
+  ld.release(a);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular', 'recursive']);
+  lockdep.disable();
+});
+
+test('a cached chain keeps the read rules: R after R is silent, r after r is recursive', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const R = ld.classFor('fast.rr.R');
+  const N = ld.classFor('fast.rr.N');
+  for (let i = 0; i < 5; i++) ld.release(syncTake(R, 'recursive-read'));
+  const r1 = syncTake(R, 'recursive-read');
+  ld.release(syncTake(R, 'recursive-read'));
+  ld.release(r1);
+  assert.deepEqual(lockdep.reports(), [], 'R(X1) R(X1) -> S');
+  for (let i = 0; i < 5; i++) ld.release(syncTake(N, 'read'));
+  const n1 = syncTake(N, 'read');
+  ld.release(syncTake(N, 'read'));
+  ld.release(n1);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['recursive'], 'r(X1) r(X1) -> F');
+  // the memo of "R on top of R" does not answer "W on top of R" (same chain below, other mode)
+  for (let i = 0; i < 5; i++) {
+    const r2 = syncTake(R, 'recursive-read');
+    ld.release(syncTake(R, 'recursive-read'));
+    ld.release(r2);
+  }
+  const r3 = syncTake(R, 'recursive-read');
+  ld.release(syncTake(R, 'write'));
+  ld.release(r3);
+  assert.deepEqual(lockdep.reports().map((r) => `${r.kind}:${r.classes}`), ['recursive:fast.rr.N', 'recursive:fast.rr.R'], 'R(X1) W(X2) -> F');
+  lockdep.disable();
+});
+
+test('the memo of a recursive read does not answer a write of the same class on the same chain', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = ld.classFor('fast.mode.A');
+  const X = ld.classFor('fast.mode.X');
+  const nest = (outer: LockClass, om: 'write' | 'read' | 'recursive-read', inner: LockClass, im: 'write' | 'read' | 'recursive-read'): void => {
+    const o = syncTake(outer, om);
+    ld.release(syncTake(inner, im));
+    ld.release(o);
+  };
+  nest(X, 'recursive-read', A, 'write'); // X -SN-> A
+  for (let i = 0; i < 5; i++) nest(A, 'write', X, 'recursive-read'); // A -ER-> X; X's memo: "R on top of A"
+  assert.deepEqual(lockdep.reports(), [], 'ER then SN is no deadlock (read/lock ABBA with R)');
+  nest(A, 'write', X, 'write'); // A -EN-> X: a new chain, whatever X's memo says
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular'], 'R(X) L(Y); L(Y) W(X) -> F');
+  lockdep.disable();
+});
+
+test("a memo hit is no usage hit: a class cached by `await lock()` and then taken by a sync wait is inconsistent-usage (and the other way round)", async () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const U = ld.classFor('fast.usage.U');
+  const lock = async (c: LockClass): Promise<HeldLock> => ld.acquire(c, 'write', { wait: 'async' });
+  for (let i = 0; i < 5; i++) ld.release(await lock(U)); // chain [U] cached, U has HELD-ACROSS-AWAIT
+  const v = chainStats.validations;
+  ld.release(syncTake(U)); // same chain [U]: the memo hits, the usage bit does not
+  assert.equal(chainStats.validations, v, 'the chain itself was cached');
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['inconsistent-usage']);
+  lockdep.reset();
+  const V = ld.classFor('fast.usage.V');
+  for (let i = 0; i < 5; i++) ld.release(syncTake(V));
+  ld.release(await lock(V));
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['inconsistent-usage']);
+  lockdep.disable();
+});
+
+test('a trylock memo does not vouch for the blocking acquisition of the same class', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const T = ld.classFor('fast.try.T');
+  const t0 = syncTake(T);
+  for (let i = 0; i < 5; i++) ld.release(ld.acquire(T, 'write', { wait: 'none', try: true })); // T under T, trylock: silent
+  assert.deepEqual(lockdep.reports(), [], 'trylock never causes AA by itself');
+  ld.release(syncTake(T)); // T under T, blocking: the trylock's memo must not answer it
+  ld.release(t0);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['recursive']);
+  lockdep.disable();
+});
+
+test('a report listener that resets lockdep during the slow path: the memo vouches for nothing afterwards', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = ld.classFor('fast.lr.A');
+  const B = ld.classFor('fast.lr.B');
+  const round = (x: LockClass, y: LockClass): void => {
+    const hx = syncTake(x);
+    ld.release(syncTake(y));
+    ld.release(hx);
+  };
+  for (let i = 0; i < 5; i++) round(A, B);
+  let resets = 0;
+  const off = lockdep.onReport(() => {
+    resets++;
+    lockdep.reset(); // e.g. a test harness that starts over on the first report
+  });
+  try {
+    round(B, A); // circular, reported from the slow path of taking A under B; the listener resets
+    assert.equal(resets, 1);
+    assert.deepEqual(lockdep.reports(), [], 'reset by the listener');
+    round(A, B);
+    assert.equal(chainStats.validations, 2, 'A and A+B are validated again: nothing is served from before the reset');
+    assert.deepEqual(lockdep.graph().edges.map((e) => `${e.from}->${e.to}`), ['fast.lr.A->fast.lr.B']);
+    round(B, A); // B and B+A: validated again, the cycle is found again
+    assert.equal(resets, 2);
+  } finally {
+    off();
+  }
+  assert.deepEqual(lockdep.reports(), []);
+  lockdep.disable();
+});

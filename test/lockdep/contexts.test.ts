@@ -313,3 +313,167 @@ test('a guard returned by a helper task: the caller is not counted as holding it
   assert.deepEqual(lockdep.graph().edges.map((e) => `${e.from}->${e.to}`), ['ctx.ret.M->ctx.ret.N']);
   assert.deepEqual(lockdep.reports(), []);
 });
+
+/*
+ * The steady-state path (context.ts pushCached for the acquisition, popOwn's LIFO pop for the
+ * release) must keep the held-lock bookkeeping exact in every case it hands back to the general
+ * path: an out-of-order release, a release from another context, a release in a later turn, a
+ * double release, a reset(), a handoff. Locks are taken with ld.acquire(..., { wait: 'sync' }) as
+ * lockSync() does, after a warm-up so that every acquisition below is a cached chain.
+ */
+test('fast-path sync holds released out of order, from another context, or in a later turn: bookkeeping stays exact', async () => {
+  const { debugCounts } = await import('../../src/lockdep/context.js');
+  const { chainStats } = await import('../../src/lockdep/chains.js');
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const [A, B, C] = ['ctx.fast.A', 'ctx.fast.B', 'ctx.fast.C'].map((n) => ld.classFor(n)) as [LockClass, LockClass, LockClass];
+  const take = (c: LockClass): HeldLock => ld.acquire(c, 'write', { wait: 'sync' });
+  const zero = { live: 0, carriers: 0, asyncHeld: 0, rcuHeld: 0 };
+  const nest = (): HeldLock[] => [take(A), take(B), take(C)];
+  for (let i = 0; i < 3; i++) for (const h of nest().reverse()) ld.release(h);
+  const v = chainStats.validations;
+  // out of order: B (a hole in the live array), then C (trims it), then A
+  let [a, b, c] = nest();
+  ld.release(b!);
+  assert.ok(held({ lockdepClass: A }) && !held({ lockdepClass: B }) && held({ lockdepClass: C }));
+  ld.release(c!);
+  ld.release(a!);
+  assert.deepEqual(debugCounts(), zero);
+  // FIFO
+  [a, b, c] = nest();
+  for (const h of [a!, b!, c!]) ld.release(h);
+  assert.deepEqual(debugCounts(), zero);
+  // the steady state goes on: still served from the cache
+  for (const h of nest().reverse()) ld.release(h);
+  assert.equal(chainStats.validations, v, 'no chain was validated again');
+  assert.deepEqual(lockdep.reports(), []);
+  // released by another context (a child task, so in a later turn: each was held across a turn)
+  [a, b, c] = nest();
+  await Promise.resolve().then(() => {
+    ld.release(c!);
+    ld.release(b!);
+    ld.release(a!);
+  });
+  assert.equal(held({ lockdepClass: A }), false);
+  assert.deepEqual(debugCounts(), zero);
+  assert.deepEqual(lockdep.reports().map((r) => `${r.kind}:${r.classes}`), ['C', 'B', 'A'].map((x) => `inconsistent-usage:ctx.fast.${x}`));
+  lockdep.reset();
+  // a double release of a popped hold is a bad unlock
+  const h = take(A);
+  ld.release(h);
+  ld.release(h);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['bad-unlock']);
+  assert.deepEqual(debugCounts(), zero);
+  lockdep.reset();
+  // taken in one timer callback, released (LIFO, by its own pop) in a later one: held across a turn
+  const W = ld.classFor('ctx.fast.W');
+  for (let i = 0; i < 3; i++) ld.release(take(W));
+  let w: HeldLock | null = null;
+  await new Promise<void>((resolve) => setTimeout(() => ((w = take(W)), resolve()), 1));
+  await new Promise<void>((resolve) => setTimeout(() => (ld.release(w), resolve()), 1));
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['inconsistent-usage'], 'W: HELD-ACROSS-AWAIT and SYNC-BLOCKING-ACQUIRE');
+  assert.deepEqual(debugCounts(), zero);
+  lockdep.reset();
+});
+
+test('reset() forgets fast-path holds (their release is balanced); a handed-off fast-path read is adopted elsewhere', async () => {
+  const { debugCounts } = await import('../../src/lockdep/context.js');
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = ld.classFor('ctx.fastreset.A');
+  const B = ld.classFor('ctx.fastreset.B');
+  const take = (c: LockClass, mode: 'write' | 'read' = 'write'): HeldLock => ld.acquire(c, mode, { wait: 'sync' });
+  for (let i = 0; i < 3; i++) {
+    const a = take(A);
+    ld.release(take(B));
+    ld.release(a);
+  }
+  const a = take(A);
+  const b = take(B);
+  lockdep.reset();
+  assert.equal(ld.isHeld(A) || ld.isHeld(B), false);
+  const a2 = take(A); // a fresh hold after the reset
+  ld.release(b);
+  ld.release(a2);
+  ld.release(a);
+  assert.deepEqual(lockdep.reports(), [], 'the forgotten holds are released silently');
+  ld.release(a);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['bad-unlock'], 'once');
+  assert.deepEqual(debugCounts(), { live: 0, carriers: 0, asyncHeld: 0, rcuHeld: 0 });
+  lockdep.reset();
+  // handoff of a read taken on the steady-state path, adopted by another task
+  for (let i = 0; i < 3; i++) ld.release(take(A, 'read'));
+  const outer = take(B);
+  const r = take(A, 'read');
+  const token = ld.handoff(r);
+  assert.equal(ld.isHeld(A), false);
+  assert.ok(ld.isHeld(B));
+  ld.release(outer);
+  let there = false;
+  await (async () => {
+    await sleep(1);
+    const adopted = ld.adopt(structuredClone(token));
+    there = ld.isHeld(A, 'read') && !ld.isHeld(B);
+    ld.release(adopted);
+  })();
+  assert.ok(there, 'the adopter holds the read');
+  ld.release(r); // the handed-off handle is no longer ours
+  assert.deepEqual(lockdep.reports().map((x) => x.kind), ['bad-unlock']);
+  assert.deepEqual(debugCounts(), { live: 0, carriers: 0, asyncHeld: 0, rcuHeld: 0 });
+  lockdep.reset();
+});
+
+test('a stack whose top was released under it is not served from the memo of the stack it was', () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const [A, B, X, C] = ['ctx.dead.A', 'ctx.dead.B', 'ctx.dead.X', 'ctx.dead.C'].map((n) => ld.classFor(n)) as [LockClass, LockClass, LockClass, LockClass];
+  const take = (c: LockClass): HeldLock => ld.acquire(c, 'write', { wait: 'sync' });
+  for (let i = 0; i < 3; i++) {
+    const hs = [take(A), take(B), take(C)];
+    for (const h of hs.reverse()) ld.release(h);
+  }
+  // C's memo: "on top of A, B". Now B is released out of order, then X, the top, by its own pop:
+  // the stack's top is B again, dead. The held stack is A alone, so C under A is a new chain.
+  const a = take(A);
+  const b = take(B);
+  const x = take(X);
+  ld.release(b);
+  ld.release(x);
+  const c = take(C);
+  assert.ok(ld.isHeld(A) && !ld.isHeld(B) && ld.isHeld(C));
+  ld.release(c);
+  ld.release(a);
+  assert.ok(lockdep.graph().edges.some((e) => e.from === 'ctx.dead.A' && e.to === 'ctx.dead.C'), 'A -> C recorded');
+  const c2 = take(C);
+  ld.release(take(A));
+  ld.release(c2);
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular'], 'C then A closes A -> C -> A');
+  lockdep.reset();
+});
+
+test("a hold that is its context's top but not the thread's newest live entry leaves the live array exactly", async () => {
+  const { debugCounts, liveEntries } = await import('../../src/lockdep/context.js');
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const A = ld.classFor('ctx.slot.A');
+  const B = ld.classFor('ctx.slot.B');
+  const take = (c: LockClass): HeldLock => ld.acquire(c, 'write', { wait: 'sync' });
+  for (let i = 0; i < 3; i++) ld.release(take(A));
+  const names = (): string[] => liveEntries().map((e) => e.cls.name);
+  const inTimer = (fn: () => void): Promise<void> => new Promise<void>((resolve) => setTimeout(() => (fn(), resolve()), 1));
+  let a: HeldLock | null = null;
+  let b: HeldLock | null = null;
+  let afterA: string[] = [];
+  await inTimer(() => (a = take(A))); // the top of this timer's stack
+  await inTimer(() => {
+    b = take(B); // a newer live entry, in another context (invalid-wait: A crosses a turn)
+    ld.release(a); // A: its own stack's unshared top, but not the newest live entry
+    afterA = names();
+  });
+  assert.deepEqual(afterA, ['ctx.slot.B']);
+  await inTimer(() => ld.release(b));
+  assert.deepEqual(names(), []);
+  assert.deepEqual(debugCounts(), { live: 0, carriers: 0, asyncHeld: 0, rcuHeld: 0 });
+  assert.deepEqual(lockdep.reports().map((r) => `${r.kind}:${r.classes}`), ['invalid-wait:ctx.slot.A', 'inconsistent-usage:ctx.slot.A', 'inconsistent-usage:ctx.slot.B']);
+  lockdep.reset();
+});

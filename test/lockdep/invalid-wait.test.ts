@@ -60,6 +60,82 @@ test('L warm outside, then taken inside an RCU read section -> invalid-wait', ()
   lockdep.reset();
 });
 
+test('L warm outside, then `await lock()` announced inside an RCU read section -> invalid-wait (the async steady state checks it too)', async () => {
+  lockdep.reset();
+  const l = d.mutex('iw.LA');
+  for (let i = 0; i < 3; i++) (await l.lock()).unlock();
+  let p!: Promise<MutexGuard>;
+  d.rcu.read(() => {
+    p = l.lock(); // announced (and checked) synchronously, inside the section
+  });
+  (await p).unlock();
+  assert.deepEqual(lockdep.reports().map((r) => r.kind), ['invalid-wait']);
+  lockdep.reset();
+});
+
+test('a chain cached inside an RCU read section (by an annotation): lock() and lockSync() there are still invalid-wait', async () => {
+  const l = d.mutex('iw.LR');
+  // Annotations (lockdep.acquire) record the chain [rcu, L] and L's usage bit: the acquisition below
+  // is then a memo hit inside the section, and the steady-state path must see the section itself.
+  const warm = (wait: 'sync' | 'async'): number => {
+    lockdep.reset();
+    for (let i = 0; i < 3; i++) {
+      d.rcu.read(() => {
+        lockdep.acquire(l.lockdepClass, { wait });
+        lockdep.release(l.lockdepClass);
+      });
+    }
+    return lockdep.reports().length;
+  };
+  let n = warm('async');
+  let p!: Promise<MutexGuard>;
+  d.rcu.read(() => {
+    p = l.lock();
+  });
+  (await p).unlock();
+  assert.deepEqual(lockdep.reports().slice(n).map((r) => r.kind), ['invalid-wait'], 'await lock()');
+  n = warm('sync');
+  d.rcu.read(() => l.lockSync().unlock());
+  assert.deepEqual(lockdep.reports().slice(n).map((r) => r.kind), ['invalid-wait'], 'lockSync()');
+  lockdep.reset();
+});
+
+test('a lockSync() hold kept by one timer callback, then a cached lockSync() in the next one -> invalid-wait', async () => {
+  lockdep.reset();
+  const m = d.mutex('iw.TM');
+  const n = d.mutex('iw.TN');
+  for (let i = 0; i < 3; i++) n.lockSync().unlock();
+  let g: MutexGuard | null = null;
+  await new Promise<void>((resolve) => setTimeout(() => ((g = m.lockSync()), resolve()), 1));
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      n.lockSync().unlock(); // nothing held by this context, [N] is cached: M still crosses a turn
+      g!.unlock();
+      resolve();
+    }, 1),
+  );
+  const kinds = lockdep.reports().map((r) => r.kind);
+  assert.ok(kinds.includes('invalid-wait'), `got ${JSON.stringify(kinds)}`);
+  lockdep.reset();
+});
+
+test('an `await lock()` hold of this turn: every cached lockSync() after it is invalid-wait, not only the first', async () => {
+  lockdep.reset();
+  const m = d.mutex('iw.AM');
+  const [n1, n2] = [d.mutex('iw.AN1'), d.mutex('iw.AN2')];
+  for (let i = 0; i < 3; i++) {
+    n1.lockSync().unlock();
+    n2.lockSync().unlock();
+  }
+  await sleep(1);
+  const p = m.lock(); // held by the task awaiting p, announced in this turn
+  n1.lockSync().unlock(); // finds M (and no hold from an earlier turn: the scan marks this turn quiet)
+  n2.lockSync().unlock(); // the quiet turn must not hide M: it is an async hold
+  (await p).unlock();
+  assert.deepEqual(lockdep.reports().map((r) => `${r.kind}:${r.classes}`), ['invalid-wait:iw.AM', 'invalid-wait:iw.AM']);
+  lockdep.reset();
+});
+
 test('nested lockSync within one turn is no invalid-wait', () => {
   lockdep.reset();
   const [a, b] = [d.mutex('iw.A'), d.mutex('iw.B')];
