@@ -519,8 +519,8 @@ export const engine = {
     ctx.unhold(h as Entry);
   },
 
-  release(h: HeldLock | null): void {
-    if (h === null) return;
+  release(h: HeldLock | null | undefined): void {
+    if (h == null) return; // ld.release(undefined) stays a no-op, as the hooks.ts wrapper made it
     const e = h as Entry;
     const popped = ctx.popOwn(e);
     if (popped === ctx.POP_DONE) checkAcross(e);

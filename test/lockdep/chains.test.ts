@@ -292,3 +292,11 @@ test('a report listener that resets lockdep during the slow path: the memo vouch
   assert.deepEqual(lockdep.reports(), []);
   lockdep.disable();
 });
+
+test('ld.release(null) and ld.release(undefined) are no-ops (a primitive passes its handle unchecked)', () => {
+  lockdep.enable({ action: 'collect' });
+  ld.release(null);
+  ld.release(undefined as unknown as HeldLock);
+  assert.deepEqual(lockdep.reports(), []);
+  lockdep.disable();
+});
