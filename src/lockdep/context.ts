@@ -390,13 +390,22 @@ export function hold(r: Res, entry: Entry, attach: 'current' | 'carrier'): void 
 }
 
 /**
+ * The wait-context check's gate (every blocking acquisition and every ld.waitFor pays it): true if
+ * a wait of kind `wait` in turn `stamp` cannot be invalid. No RCU section is open, and for a sync
+ * wait no hold crosses a turn: no async hold, and nothing live or a scan already found nothing
+ * in this turn (quietStamp). Integer tests only; the engine's mightWait scans only when it is false.
+ */
+export function waitContextClean(wait: WaitKind, stamp: number): boolean {
+  return rcuHeld === 0 && (wait !== 'sync' || (asyncHeld === 0 && (liveLen === 0 || stamp === quietStamp)));
+}
+
+/**
  * The steady-state acquisition (see "Fast path"): engine.ts doAcquire's memo hit, fused with
  * resource(), the engine's wait-context gate and hold() into one small function, because that is
  * what V8 then compiles into the caller without the general path's bookkeeping (measured: ~15% of
  * lockdep's cost on a 3-deep lockSync nest). For a blocking, non-RCU acquisition (`wait` 'sync' or
  * 'async', no trylock) it pushes a new Entry and returns it only if nothing needs looking at:
- *  - the wait context is clean (no RCU section open; for 'sync' no hold crosses a turn: engine.ts
- *    waitContextClean, the same integer tests);
+ *  - the wait context is clean (waitContextClean above);
  *  - r's top was verified in this epoch (current() would not walk);
  *  - the class's chain memo says "pushed onto exactly this chain, with this read mode" (chains.ts:
  *    a memo hit is a chain-cache hit, so the chain was validated), and the class already has the
@@ -415,7 +424,7 @@ export function pushCached(cls: Cls, mode: LockMode, wait: 'sync' | 'async', ins
     s = lastExecId;
   }
   lastExecId = s;
-  if (rcuHeld !== 0 || (wait === 'sync' && (asyncHeld !== 0 || (liveLen !== 0 && s !== quietStamp)))) return null;
+  if (!waitContextClean(wait, s)) return null;
   const t = r[kCtx];
   const top = t == null ? null : t;
   const read = mode === 'write' ? 0 : mode === 'read' ? 1 : 2;

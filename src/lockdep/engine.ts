@@ -254,16 +254,6 @@ function doAcquire(r: ctx.Res, cls: Cls, mode: LockMode, trylock: boolean, wait:
   return e;
 }
 
-/**
- * The wait-context check's gate (every blocking acquisition and every ld.waitFor pays it): true if
- * a wait of kind `wait` in turn `stamp` cannot be invalid. No RCU section is open, and for a sync
- * wait no hold crosses a turn: no async hold, and nothing live or a scan already found nothing
- * in this turn (context.ts quietStamp). Integer tests only; mightWait scans only when it is false.
- */
-function waitContextClean(wait: WaitKind, stamp: number): boolean {
-  return ctx.rcuHeld === 0 && (wait !== 'sync' || (ctx.asyncHeld === 0 && (ctx.liveLen === 0 || stamp === ctx.quietStamp)));
-}
-
 /** Bit for a non-trylock acquisition that waits `wait` (usage.ts). */
 function usageOf(wait: WaitKind | undefined): number {
   return wait === 'async' ? USAGE_ACROSS : wait === 'sync' ? USAGE_SYNC : 0;
@@ -485,7 +475,7 @@ export const engine = {
     // async hold, or one taken in an earlier turn (context.ts heldAcrossTurns; quietStamp makes
     // that a scan at most once per turn while there is nothing to find). Integer tests only on
     // the steady-state path; the full check only if one fires.
-    if (!trylock && !waitContextClean(wait, ctx.lastExecId)) engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
+    if (!trylock && !ctx.waitContextClean(wait, ctx.lastExecId)) engine.mightWait(wait as 'sync' | 'async', `acquiring ${c.name}`);
     return doAcquire(r, asCls(c), mode, trylock, wait, trylock ? 0 : usageOf(wait), attach, opts.instance, opts.waitContext === 'rcu');
   },
 
@@ -537,7 +527,7 @@ export const engine = {
   },
 
   mightWait(wait: 'sync' | 'async', what: string): void {
-    if (waitContextClean(wait, ctx.stamp())) return;
+    if (ctx.waitContextClean(wait, ctx.stamp())) return;
     const held = ctx.heldList(ctx.current());
     const rcu = held.filter((e) => e.rcu);
     const problems: Pending[] = [];
