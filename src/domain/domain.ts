@@ -327,7 +327,8 @@ export class Domain {
    * This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted.
    * Its pending rcu.call()/srcu.call() callbacks run first, here: detach() blocks (offline) for
    * their grace periods, so barrier() never misses them (rcu/callbacks.ts header). So do the
-   * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds).
+   * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds). A grace period
+   * it drives is handed back (any waiter takes it over), since its slot may get a new occupant.
    */
   detach(): void {
     const core = this.core;
@@ -346,6 +347,10 @@ export class Domain {
     // async drivers that outlive detach(), a switch owned by a FREE slot would be taken over and
     // ended a second time (percpu-ref.ts header, "switch ownership").
     for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).completeOwnSwitchesSync();
+    // A grace period this thread drives must not name the slot once it is free: a new occupant,
+    // ONLINE, would pass for its driver and nobody would take it over (rcu/gp.ts leave()).
+    this.rcuInstance!.gp.leave();
+    for (const o of this.objects.values()) if (o.kind === Kind.Srcu) (o.obj as Srcu).leave();
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);

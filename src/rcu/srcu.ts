@@ -10,7 +10,8 @@
  *
  * Grace period (batched with rcu_seq exactly like RCU, see rcu/seq.ts; one driver at a time, but
  * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
- * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP):
+ * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP; a
+ * thread that detach()es resigns first, see leave()):
  *   1. flip IDX (Atomics.add): new readers use the other index;
  *   2. wait for an RCU grace period of the domain: every thread passes a quiescent state, so every
  *      reader that read the old index has also finished incrementing lock[old] (the load of IDX
@@ -199,6 +200,15 @@ export class Srcu {
     if (Atomics.compareExchange(this.i32, this.h + SRCU_DRIVER, this.core.slot + 1, 0) === this.core.slot + 1) {
       Atomics.notify(this.i32, this.h + SRCU_GP_SEQ);
     }
+  }
+
+  /**
+   * @internal domain.detach(): this thread's slot is about to be freed: stop naming it as the
+   * driver, or a new occupant of the slot would pass for it and nobody would take the GP over
+   * (rcu/gp.ts leave()).
+   */
+  leave(): void {
+    this.resign();
   }
 
   /** The index being drained by grace period `gp` (the one readers used before its flip). */
