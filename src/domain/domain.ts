@@ -8,7 +8,8 @@
  *
  * Workers: spawn() reserves a slot, then starts the worker with the handle in worker_threads'
  * environment data (workerData and argv pass through untouched) and names the worker's threadId
- * in the reservation; Domain.attach() in that worker claims the reserved slot. Environment data is
+ * in the reservation; Domain.attach() in that worker claims the reserved slot (with no argument, or
+ * with that domain's handle passed explicitly, e.g. in workerData). Environment data is
  * inherited by sub-workers, so a sub-worker sees its parent's reservation too: it is refused
  * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot).
  *
@@ -225,9 +226,9 @@ export class Domain {
    * elsewhere pass a handle received through workerData or postMessage.
    */
   static attach(handle?: DomainHandle): Domain {
-    let reserved: SpawnInfo | undefined;
-    if (handle === undefined) {
-      reserved = getEnvironmentData(ENV_KEY) as SpawnInfo | undefined;
+    const implicit = handle === undefined;
+    let reserved = getEnvironmentData(ENV_KEY) as SpawnInfo | undefined;
+    if (implicit) {
       if (!reserved) {
         throw new QuiesceError('ERR_NOT_ATTACHED', 'Domain.attach(): no handle given and this thread was not started by domain.spawn()');
       }
@@ -236,6 +237,9 @@ export class Domain {
     const h = checkHandle(handle);
     const existing = attachedDomains.get(h.sab);
     if (existing && existing.core.attached) return existing;
+    // With an explicit handle of the domain that spawned this worker, the reservation is still
+    // this worker's (a second slot would leave it STARTING until exit); of another domain, unused.
+    if (reserved && reserved.handle.sab !== h.sab) reserved = undefined;
     const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
@@ -243,7 +247,7 @@ export class Domain {
       got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
       if (got) claimedReservations.add(h.sab);
     }
-    if (!got && reserved && !claimedReservations.has(h.sab)) {
+    if (!got && implicit && !claimedReservations.has(h.sab)) {
       // Not this thread's reservation. Environment data is inherited: this is e.g. a plain
       // sub-worker of a spawned worker. (The spawned worker itself, attaching again after a
       // detach(), gets a fresh slot as before.)
