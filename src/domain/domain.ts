@@ -354,6 +354,7 @@ export class Domain {
     // A grace period this thread drives must not name the slot once it is free: a new occupant,
     // ONLINE, would pass for its driver and nobody would take it over (rcu/gp.ts leave()).
     this.rcuInstance!.gp.leave();
+    this.rcuInstance!.detached();
     for (const o of this.objects.values()) if (o.kind === Kind.Srcu) (o.obj as Srcu).leave();
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);

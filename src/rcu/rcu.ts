@@ -22,6 +22,10 @@
  * period at once; that grace period counts this thread's open section like any other thread's
  * (gp.ts: the driver asks and waits for its own thread while it is inside a reader), so it cannot
  * end, nor pollState() turn true, before the section closes.
+ *
+ * After domain.detach() the thread's slot is FREE and no grace period waits for it, so readLock()
+ * refuses with ERR_NOT_ATTACHED; it checks in queueCheck(), which detach() forces the next
+ * outermost readLock() through (detached()), so the check costs the read side nothing.
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -123,12 +127,25 @@ export class Rcu {
     return r;
   }
 
+  /**
+   * @internal domain.detach(): the slot is freed, so a read section here would no longer hold up
+   * grace periods. The next outermost readLock() goes through queueCheck(), which throws
+   * ERR_NOT_ATTACHED: the refusal costs the read side nothing.
+   */
+  detached(): void {
+    this.checkQueued = false;
+  }
+
   /** True while this thread is inside a read section. */
   get inReadSection(): boolean {
     return this.nesting > 0;
   }
 
   private queueCheck(): void {
+    if (!this.core.attached) {
+      this.nesting = 0; // refused: no section was entered (see detached())
+      this.core.checkAttached(this.what);
+    }
     this.checkQueued = true;
     queueMicrotask(() => {
       this.checkQueued = false;

@@ -7,6 +7,9 @@
  * the index it started with even after the grace period flips it. Under lockdep a section is a
  * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
  * task holds (several tasks of a thread may be inside), not merely the thread's newest.
+ * After domain.detach() readLock() throws ERR_NOT_ATTACHED (the counters it would write belong
+ * to a freed slot, perhaps already another thread's); readUnlock() of a section opened before
+ * still works (an Atomics.add: safe on a slot someone else now owns).
  *
  * Grace period (batched with rcu_seq exactly like RCU, see rcu/seq.ts; one driver at a time, but
  * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
@@ -114,6 +117,8 @@ export class Srcu {
 
   /** Enter a read section; pass the returned index to readUnlock(). May be held across `await`. */
   readLock(): number {
+    // Detached: the slot is free (no grace period waits for this thread) or another thread's.
+    if (this.core.slot < 0) this.core.checkAttached(this.what);
     const idx = Atomics.load(this.i32, this.h + SRCU_IDX) & 1;
     this.i32[this.myLock + idx]!++;
     if (ld.on) {
