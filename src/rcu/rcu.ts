@@ -215,6 +215,9 @@ export class Rcu {
   }
 
   private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, expedited: boolean, op: string, timeoutMs?: number): Promise<void> {
+    // Aborted already (before the call, or while synchronize() waited for its batch): reject
+    // before driving anything, as the blocking form throws (SPEC §2: nothing was acquired).
+    if (signal?.aborted) throw abortedError(this.what, op, signal);
     const ok = await this.gp.waitAsync(s, deadline, signal, () => abortedError(this.what, op, signal), expedited);
     if (!ok) throw timeoutError(this.what, op, timeoutMs);
   }
@@ -283,6 +286,7 @@ export class Rcu {
   async barrier(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('barrier()');
+    if (signal?.aborted) throw abortedError(this.what, 'barrier()', signal);
     if (ld.on) ld.waitFor(this.cbClass, 'async', 'rcu.barrier()', this);
     const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
     if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);

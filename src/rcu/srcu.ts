@@ -269,7 +269,9 @@ export class Srcu {
     }
   }
 
-  private waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+  private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+    // Aborted already: reject before driving anything, as synchronizeSync() throws (SPEC §2).
+    if (signal?.aborted) throw abortedError(this.what, op, signal);
     return runAsync(this.i32, this.reach(s, op, timeoutMs), deadline, signal, () => abortedError(this.what, op, signal));
   }
 
@@ -333,6 +335,7 @@ export class Srcu {
   async barrier(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'barrier()', signal);
     const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
     if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);
   }
