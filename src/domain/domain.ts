@@ -333,11 +333,22 @@ export class Domain {
    * their grace periods, so barrier() never misses them (rcu/callbacks.ts header). So do the
    * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds). A grace period
    * it drives is handed back (any waiter takes it over), since its slot may get a new occupant.
+   * Inside an RCU or SRCU read section it throws ERR_RCU_MISUSE and changes nothing.
    */
   detach(): void {
     const core = this.core;
     if (!core.attached) return;
     if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
+    // Nor inside an SRCU section (of any task): a FREE slot's counters stay in every sum, so the
+    // section would hold the Srcu's grace periods up for good once the thread exited, while a
+    // thread that dies attached is left out of them (rcu/srcu.ts).
+    // (With call() callbacks of that Srcu pending, the wait for them could never end: ERR_DEADLOCK.)
+    for (const o of this.objects.values()) {
+      if (o.kind !== Kind.Srcu) continue;
+      const s = o.obj as Srcu;
+      if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
+      if (s.holdsReadSection()) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside a read section of Srcu '${s.name}'`);
+    }
     // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
     for (;;) {
       const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);

@@ -8,8 +8,9 @@
  * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
  * task holds (several tasks of a thread may be inside), not merely the thread's newest.
  * After domain.detach() readLock() throws ERR_NOT_ATTACHED (the counters it would write belong
- * to a freed slot, perhaps already another thread's); readUnlock() of a section opened before
- * still works (an Atomics.add: safe on a slot someone else now owns).
+ * to a freed slot, perhaps already another thread's). detach() itself refuses (ERR_RCU_MISUSE)
+ * while this thread holds a section: the counters of a FREE slot stay in every sum, so a section
+ * left open by a detached thread that exits would hold grace periods up for good.
  *
  * Grace period (batched with rcu_seq exactly like RCU, see rcu/seq.ts; one driver at a time, but
  * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
@@ -312,12 +313,19 @@ export class Srcu {
     return this.callbacks.pending;
   }
 
+  /** @internal True if this thread holds a read section of this Srcu (in any of its async tasks). */
+  holdsReadSection(): boolean {
+    if (this.core.slot < 0) return false;
+    for (const idx of [0, 1]) {
+      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) return true;
+    }
+    return false;
+  }
+
   /** @internal ERR_DEADLOCK if this thread holds a read section of this Srcu (a blocking wait would never end). */
   checkNotHeld(op: string): void {
-    for (const idx of [0, 1]) {
-      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) {
-        throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${op} while this thread holds a read section of it (it could never end)`);
-      }
+    if (this.holdsReadSection()) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${op} while this thread holds a read section of it (it could never end)`);
     }
   }
 
