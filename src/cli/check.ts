@@ -7,11 +7,12 @@
  * object per line, synchronously, so a program that crashes or calls process.exit() still leaves
  * its reports behind. When the child ends we read the file, drop duplicates (the same problem seen
  * by several threads), print every report, optionally write --json / --html, and exit 1 if any
- * problem was found, else with the program's own exit code.
+ * problem was found, else with the program's own exit code (128 + the signal number if a signal
+ * killed it, as a shell reports it).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkOutputs, parseArgs, UsageError } from './args.js';
 import { renderHtml } from './html.js';
@@ -75,7 +76,9 @@ export async function runCheck(argv: string[]): Promise<number> {
       return 2;
     }
     const reports = readReports(out);
-    const programCode = code ?? 1;
+    // Killed by a signal: no exit code of its own; report what a shell would (128 + signo), not
+    // 1, which means "lockdep found a problem".
+    const programCode = code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1);
     const status = signal ? `killed by ${signal}` : `exited with code ${programCode}`;
     if (reports.length > 0) {
       process.stderr.write(`\nquiesce check: ${reports.length} lockdep report(s) while running ${rest.join(' ')} (${status}):\n\n`);

@@ -4,6 +4,7 @@
  *   quiesce check [--html FILE] [--json FILE] -- <command ...>   run a program under lockdep
  *   quiesce demo                                                the flagship demo (also npm start)
  *   quiesce bench [--json FILE] [--only GROUP,...]              the benchmark suite
+ *   quiesce --help, quiesce <command> --help                   usage (exit 0)
  */
 import { UsageError } from './args.js';
 import { runCheck } from './check.js';
@@ -25,6 +26,11 @@ const USAGE = `usage:\n${Object.values(COMMANDS).join('')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `quiesce <command> --help`: that command's usage, and nothing run (help is not a usage error)
+  if (cmd !== undefined && Object.hasOwn(COMMANDS, cmd) && (rest[0] === '--help' || rest[0] === '-h')) {
+    process.stdout.write(`usage:\n${COMMANDS[cmd]}`);
+    return 0;
+  }
   switch (cmd) {
     case 'check':
       return runCheck(rest);

@@ -8,7 +8,8 @@
  *
  * Workers: spawn() reserves a slot, then starts the worker with the handle in worker_threads'
  * environment data (workerData and argv pass through untouched) and names the worker's threadId
- * in the reservation; Domain.attach() in that worker claims the reserved slot. Environment data is
+ * in the reservation; Domain.attach() in that worker claims the reserved slot (with no argument, or
+ * with that domain's handle passed explicitly, e.g. in workerData). Environment data is
  * inherited by sub-workers, so a sub-worker sees its parent's reservation too: it is refused
  * (attach() with no argument throws ERR_NOT_ATTACHED; with a handle it claims a free slot).
  *
@@ -225,9 +226,9 @@ export class Domain {
    * elsewhere pass a handle received through workerData or postMessage.
    */
   static attach(handle?: DomainHandle): Domain {
-    let reserved: SpawnInfo | undefined;
-    if (handle === undefined) {
-      reserved = getEnvironmentData(ENV_KEY) as SpawnInfo | undefined;
+    const implicit = handle === undefined;
+    let reserved = getEnvironmentData(ENV_KEY) as SpawnInfo | undefined;
+    if (implicit) {
       if (!reserved) {
         throw new QuiesceError('ERR_NOT_ATTACHED', 'Domain.attach(): no handle given and this thread was not started by domain.spawn()');
       }
@@ -236,6 +237,9 @@ export class Domain {
     const h = checkHandle(handle);
     const existing = attachedDomains.get(h.sab);
     if (existing && existing.core.attached) return existing;
+    // With an explicit handle of the domain that spawned this worker, the reservation is still
+    // this worker's (a second slot would leave it STARTING until exit); of another domain, unused.
+    if (reserved && reserved.handle.sab !== h.sab) reserved = undefined;
     const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
@@ -243,7 +247,7 @@ export class Domain {
       got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
       if (got) claimedReservations.add(h.sab);
     }
-    if (!got && reserved && !claimedReservations.has(h.sab)) {
+    if (!got && implicit && !claimedReservations.has(h.sab)) {
       // Not this thread's reservation. Environment data is inherited: this is e.g. a plain
       // sub-worker of a spawned worker. (The spawned worker itself, attaching again after a
       // detach(), gets a fresh slot as before.)
@@ -327,12 +331,24 @@ export class Domain {
    * This thread leaves the domain for good (like CPU unplug). Its per-thread counters stay counted.
    * Its pending rcu.call()/srcu.call() callbacks run first, here: detach() blocks (offline) for
    * their grace periods, so barrier() never misses them (rcu/callbacks.ts header). So do the
-   * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds).
+   * PercpuRef switches it owns (a kill's switch to atomic mode, a killAll's folds). A grace period
+   * it drives is handed back (any waiter takes it over), since its slot may get a new occupant.
+   * Inside an RCU or SRCU read section it throws ERR_RCU_MISUSE and changes nothing.
    */
   detach(): void {
     const core = this.core;
     if (!core.attached) return;
     if (this.rcuInstance?.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside an RCU read section`);
+    // Nor inside an SRCU section (of any task): a FREE slot's counters stay in every sum, so the
+    // section would hold the Srcu's grace periods up for good once the thread exited, while a
+    // thread that dies attached is left out of them (rcu/srcu.ts).
+    // (With call() callbacks of that Srcu pending, the wait for them could never end: ERR_DEADLOCK.)
+    for (const o of this.objects.values()) {
+      if (o.kind !== Kind.Srcu) continue;
+      const s = o.obj as Srcu;
+      if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
+      if (s.holdsReadSection()) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside a read section of Srcu '${s.name}'`);
+    }
     // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
     for (;;) {
       const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);
@@ -346,6 +362,11 @@ export class Domain {
     // async drivers that outlive detach(), a switch owned by a FREE slot would be taken over and
     // ended a second time (percpu-ref.ts header, "switch ownership").
     for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).completeOwnSwitchesSync();
+    // A grace period this thread drives must not name the slot once it is free: a new occupant,
+    // ONLINE, would pass for its driver and nobody would take it over (rcu/gp.ts leave()).
+    this.rcuInstance!.gp.leave();
+    this.rcuInstance!.detached();
+    for (const o of this.objects.values()) if (o.kind === Kind.Srcu) (o.obj as Srcu).leave();
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);

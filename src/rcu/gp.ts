@@ -41,7 +41,10 @@
  * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
  * becomes the driver (CAS), the rest sleep on GP_SEQ (in slices of 100 ms, re-checking the driver
  * each time). A driver that gives up (timeout/abort) stores GP_DRIVER=0 and any waiter (or the next
- * caller) takes over the same grace period. So does a waiter that finds the driver's thread not
+ * caller) takes over the same grace period; so does a thread that detach()es while it drives one
+ * (leave(): its freed slot may be taken by a new thread, ONLINE, which would pass for the driver
+ * while the old async driver runs on as an anonymous one, id 0, or not at all once its thread
+ * exits). So does a waiter that finds the driver's thread not
  * ONLINE: DEAD (its driver will never run), or OFFLINE, i.e. blocked in one of quiesce's own waits
  * (SPEC §3: such a thread never holds a grace period up; an async driver on it cannot run until it
  * wakes, and the thread that would wake it may be the one waiting for the grace period); and so
@@ -190,6 +193,14 @@ export class GpEngine {
       Atomics.notify(this.i32, RCU_GP_SEQ);
     }
     void gp;
+  }
+
+  /**
+   * @internal domain.detach(): this thread's slot is about to be freed, so it must no longer be
+   * named as the driver (header); any driver task of this thread runs on with id 0 (slot -1).
+   */
+  leave(): void {
+    this.resign(0);
   }
 
   /**

@@ -22,6 +22,10 @@
  * period at once; that grace period counts this thread's open section like any other thread's
  * (gp.ts: the driver asks and waits for its own thread while it is inside a reader), so it cannot
  * end, nor pollState() turn true, before the section closes.
+ *
+ * After domain.detach() the thread's slot is FREE and no grace period waits for it, so readLock()
+ * refuses with ERR_NOT_ATTACHED; it checks in queueCheck(), which detach() forces the next
+ * outermost readLock() through (detached()), so the check costs the read side nothing.
  */
 import { QuiesceError } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -123,12 +127,25 @@ export class Rcu {
     return r;
   }
 
+  /**
+   * @internal domain.detach(): the slot is freed, so a read section here would no longer hold up
+   * grace periods. The next outermost readLock() goes through queueCheck(), which throws
+   * ERR_NOT_ATTACHED: the refusal costs the read side nothing.
+   */
+  detached(): void {
+    this.checkQueued = false;
+  }
+
   /** True while this thread is inside a read section. */
   get inReadSection(): boolean {
     return this.nesting > 0;
   }
 
   private queueCheck(): void {
+    if (!this.core.attached) {
+      this.nesting = 0; // refused: no section was entered (see detached())
+      this.core.checkAttached(this.what);
+    }
     this.checkQueued = true;
     queueMicrotask(() => {
       this.checkQueued = false;
@@ -198,6 +215,9 @@ export class Rcu {
   }
 
   private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, expedited: boolean, op: string, timeoutMs?: number): Promise<void> {
+    // Aborted already (before the call, or while synchronize() waited for its batch): reject
+    // before driving anything, as the blocking form throws (SPEC §2: nothing was acquired).
+    if (signal?.aborted) throw abortedError(this.what, op, signal);
     const ok = await this.gp.waitAsync(s, deadline, signal, () => abortedError(this.what, op, signal), expedited);
     if (!ok) throw timeoutError(this.what, op, timeoutMs);
   }
@@ -266,6 +286,7 @@ export class Rcu {
   async barrier(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.notInReader('barrier()');
+    if (signal?.aborted) throw abortedError(this.what, 'barrier()', signal);
     if (ld.on) ld.waitFor(this.cbClass, 'async', 'rcu.barrier()', this);
     const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
     if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);

@@ -7,10 +7,15 @@
  * the index it started with even after the grace period flips it. Under lockdep a section is a
  * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
  * task holds (several tasks of a thread may be inside), not merely the thread's newest.
+ * After domain.detach() readLock() throws ERR_NOT_ATTACHED (the counters it would write belong
+ * to a freed slot, perhaps already another thread's). detach() itself refuses (ERR_RCU_MISUSE)
+ * while this thread holds a section: the counters of a FREE slot stay in every sum, so a section
+ * left open by a detached thread that exits would hold grace periods up for good.
  *
  * Grace period (batched with rcu_seq exactly like RCU, see rcu/seq.ts; one driver at a time, but
  * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
- * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP):
+ * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP; a
+ * thread that detach()es resigns first, see leave()):
  *   1. flip IDX (Atomics.add): new readers use the other index;
  *   2. wait for an RCU grace period of the domain: every thread passes a quiescent state, so every
  *      reader that read the old index has also finished incrementing lock[old] (the load of IDX
@@ -113,6 +118,8 @@ export class Srcu {
 
   /** Enter a read section; pass the returned index to readUnlock(). May be held across `await`. */
   readLock(): number {
+    // Detached: the slot is free (no grace period waits for this thread) or another thread's.
+    if (this.core.slot < 0) this.core.checkAttached(this.what);
     const idx = Atomics.load(this.i32, this.h + SRCU_IDX) & 1;
     this.i32[this.myLock + idx]!++;
     if (ld.on) {
@@ -201,6 +208,15 @@ export class Srcu {
     }
   }
 
+  /**
+   * @internal domain.detach(): this thread's slot is about to be freed: stop naming it as the
+   * driver, or a new occupant of the slot would pass for it and nobody would take the GP over
+   * (rcu/gp.ts leave()).
+   */
+  leave(): void {
+    this.resign();
+  }
+
   /** The index being drained by grace period `gp` (the one readers used before its flip). */
   private oldIdx(): number {
     return (Atomics.load(this.i32, this.h + SRCU_IDX) - 1) & 1;
@@ -254,7 +270,9 @@ export class Srcu {
     }
   }
 
-  private waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+  private async waitFor(s: number, deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs?: number): Promise<void> {
+    // Aborted already: reject before driving anything, as synchronizeSync() throws (SPEC §2).
+    if (signal?.aborted) throw abortedError(this.what, op, signal);
     return runAsync(this.i32, this.reach(s, op, timeoutMs), deadline, signal, () => abortedError(this.what, op, signal));
   }
 
@@ -295,12 +313,19 @@ export class Srcu {
     return this.callbacks.pending;
   }
 
+  /** @internal True if this thread holds a read section of this Srcu (in any of its async tasks). */
+  holdsReadSection(): boolean {
+    if (this.core.slot < 0) return false;
+    for (const idx of [0, 1]) {
+      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) return true;
+    }
+    return false;
+  }
+
   /** @internal ERR_DEADLOCK if this thread holds a read section of this Srcu (a blocking wait would never end). */
   checkNotHeld(op: string): void {
-    for (const idx of [0, 1]) {
-      if (((this.i32[this.myLock + idx]! - Atomics.load(this.i32, this.myUnlock + idx)) | 0) > 0) {
-        throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${op} while this thread holds a read section of it (it could never end)`);
-      }
+    if (this.holdsReadSection()) {
+      throw new QuiesceError('ERR_DEADLOCK', `${this.what}: ${op} while this thread holds a read section of it (it could never end)`);
     }
   }
 
@@ -318,6 +343,7 @@ export class Srcu {
   async barrier(o?: WaitOptions): Promise<void> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
+    if (signal?.aborted) throw abortedError(this.what, 'barrier()', signal);
     const ok = await this.callbacks.barrier(new Deadline(timeoutMs), signal, () => abortedError(this.what, 'barrier()', signal));
     if (!ok) throw timeoutError(this.what, 'barrier()', timeoutMs);
   }

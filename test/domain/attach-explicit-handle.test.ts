@@ -1,0 +1,27 @@
+/*
+ * A worker started by domain.spawn() that attaches with an explicit handle (passed in workerData,
+ * as code written for plain Workers does) takes the slot spawn() reserved for it, not a second
+ * one: a domain with maxThreads N holds N such threads (SPEC §1, ERR_DOMAIN_FULL only for "more
+ * threads than maxThreads"). Before the fix the reservation stayed STARTING beside the worker's
+ * own slot until it exited, and the worker threw ERR_DOMAIN_FULL in a domain that had room.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Domain } from '../../src/index.js';
+import { fixture, nextMessage } from '../helpers.js';
+
+describe('Domain.attach(handle) in a spawned worker', () => {
+  it('claims the reservation spawn() made for it (maxThreads 2: parent + one worker)', async () => {
+    const d = Domain.create({ name: 'explicit-handle', maxThreads: 2 });
+    const w = d.spawn(fixture('rcu-review-worker'), { workerData: { explicitHandle: true, handle: d.handle } });
+    try {
+      const failed = new Promise<string>((resolve) => w.once('error', (e: Error & { code?: string }) => resolve(e.code ?? e.message)));
+      const m = await Promise.race([nextMessage(w, (x) => x.event === 'ready'), failed]);
+      assert.equal(typeof m, 'object', `the worker failed to attach: ${String(m)}`);
+      assert.equal((m as { slot: number }).slot, 1);
+      assert.match(d.describeThread(1), /alive/);
+    } finally {
+      await w.terminate();
+    }
+  });
+});
