@@ -1,0 +1,49 @@
+/* A scripted worker for test/ref/review.test.ts (not a test file itself): attaches and obeys commands. */
+import { parentPort } from 'node:worker_threads';
+import { Domain, PercpuRef, QuiesceError } from '../../src/index.js';
+
+const d = Domain.attach();
+const port = parentPort!;
+const codeOf = (e: unknown): string => (e instanceof QuiesceError ? e.code : String(e));
+
+port.on('message', async (m: { id: number; cmd: string; [k: string]: any }) => {
+  const reply = (x: Record<string, unknown> = {}): void => port.postMessage({ id: m.id, ...x });
+  try {
+    switch (m.cmd) {
+      case 'killOnFlag': {
+        // ctl[0] = 1: ready; wait (bounded) for ctl[1] == 1, then kill ref `victim`; ctl[2] = 1: done.
+        const victim = d.percpuRef(m.victim);
+        const ctl = new Int32Array(m.ctl as SharedArrayBuffer);
+        Atomics.store(ctl, 0, 1);
+        Atomics.notify(ctl, 0);
+        const t0 = performance.now();
+        while (Atomics.load(ctl, 1) === 0) {
+          if (performance.now() - t0 > 10_000) return reply({ killed: 'no-flag' });
+          Atomics.wait(ctl, 1, 0, 50);
+        }
+        let killed = 'ok';
+        try {
+          victim.kill();
+        } catch (e) {
+          killed = codeOf(e);
+        }
+        Atomics.store(ctl, 2, 1);
+        Atomics.notify(ctl, 2);
+        return reply({ killed });
+      }
+      case 'get': {
+        d.percpuRef(m.name, m.opts ?? {}).get(m.n ?? 1);
+        return reply();
+      }
+      case 'put': {
+        d.percpuRef(m.name, m.opts ?? {}).put(m.n ?? 1);
+        return reply();
+      }
+    }
+    reply({ error: { code: 'OTHER', message: `unknown ${m.cmd}` } });
+  } catch (e) {
+    reply({ error: { code: codeOf(e), message: String(e) } });
+  }
+});
+void PercpuRef;
+port.postMessage({ event: 'ready', slot: d.threadIndex });

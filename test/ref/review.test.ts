@@ -1,0 +1,61 @@
+/*
+ * PercpuRef behaviours from the second review round, each pinned by a test that failed before its fix.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+import { Domain, PercpuRef, QuiesceError } from '../../src/index.js';
+import { call, nextMessage, until, withTimeout } from '../helpers.js';
+
+const worker = new URL('./review-worker.js', import.meta.url);
+
+async function spawnWorker(d: Domain): Promise<Worker> {
+  const w = d.spawn(worker);
+  await nextMessage(w, (x) => x.event === 'ready');
+  return w;
+}
+
+/** Block this thread until ctl[i] != 0 (bounded). */
+function waitFlag(ctl: Int32Array, i: number, ms: number): void {
+  const end = performance.now() + ms;
+  while (Atomics.load(ctl, i) === 0) {
+    if (performance.now() > end) throw new Error(`flag ${i} not set within ${ms} ms`);
+    Atomics.wait(ctl, i, 0, 50);
+  }
+}
+
+describe('PercpuRef (review round 2)', () => {
+  it('killAll: a ref another thread kills between validation and marking fails alone; the refs marked before it are still folded and released', async () => {
+    const d = Domain.create({ name: 'review-killall-race', maxThreads: 4 });
+    const w = await spawnWorker(d);
+    try {
+      const refs = [d.percpuRef('a'), d.percpuRef('victim'), d.percpuRef('b')];
+      const ctl = new Int32Array(new SharedArrayBuffer(12));
+      const killer = call<{ killed: string }>(w, 'killOnFlag', { victim: 'victim', ctl: ctl.buffer });
+      await until(() => Atomics.load(ctl, 0) === 1, 10_000, 'worker ready');
+      // Force the interleaving: killAll has validated every ref (all live) and marked 'a'; the
+      // worker kills 'victim' just before killAll marks it.
+      const victim = refs[1]! as unknown as { batchMarkDead(kb: unknown): boolean };
+      const orig = victim.batchMarkDead.bind(victim);
+      victim.batchMarkDead = (kb) => {
+        Atomics.store(ctl, 1, 1);
+        Atomics.notify(ctl, 1);
+        waitFlag(ctl, 2, 10_000);
+        return orig(kb);
+      };
+      let res = 'ok';
+      try {
+        await withTimeout(PercpuRef.killAll(refs, { timeoutMs: 5000 }), 8000, 'killAll');
+      } catch (e) {
+        res = e instanceof QuiesceError ? `${e.code}: ${e.message}` : String(e);
+      }
+      assert.equal((await killer).killed, 'ok');
+      assert.match(res, /^ERR_ALREADY_DYING: PercpuRef 'victim'/, 'killAll reports the ref another thread killed first');
+      for (const r of refs) await withTimeout(r.drain({ timeoutMs: 3000 }), 6000, `drain of ${r.name}`);
+      for (const r of refs) assert.equal(r.isZero(), true, `${r.name} released`);
+      assert.deepEqual(refs.map((r) => r.inspect().mode), ['atomic', 'atomic', 'atomic']);
+    } finally {
+      await w.terminate();
+    }
+  });
+});
