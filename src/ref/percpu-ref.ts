@@ -1199,7 +1199,16 @@ export class PercpuRef {
       if (m & PR_M_DEAD) throw new QuiesceError('ERR_ALREADY_DYING', `${r.what}: PercpuRef.killAll() on a ref that is already dying`);
     }
     if (refs.length === 0) return;
-    refs[0]!.beforeDrain('async', 'PercpuRef.killAll()');
+    // killAll drains every ref: for lockdep it waits for each class's holders (once per class),
+    // before anything is killed ('throw' then refuses the whole call).
+    if (ld.on) {
+      const seen = new Set<LockClass>();
+      for (const r of refs) {
+        if (seen.has(r.lockdepClass)) continue;
+        seen.add(r.lockdepClass);
+        r.beforeDrain('async', 'PercpuRef.killAll()');
+      }
+    }
     await killAllBatch(refs, new Deadline(timeoutMs), signal, timeoutMs);
   }
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
-import { Domain, PercpuRef, QuiesceError } from '../../src/index.js';
+import { Domain, PercpuRef, QuiesceError, lockdep } from '../../src/index.js';
 import { call, nextMessage, until, withTimeout } from '../helpers.js';
 
 const worker = new URL('./review-worker.js', import.meta.url);
@@ -56,6 +56,30 @@ describe('PercpuRef (review round 2)', () => {
       assert.deepEqual(refs.map((r) => r.inspect().mode), ['atomic', 'atomic', 'atomic']);
     } finally {
       await w.terminate();
+    }
+  });
+
+  it('lockdep: killAll under L waits for every ref it drains, not only the first, so a hold() on a later ref that takes L is a cycle', async () => {
+    lockdep.enable({ action: 'collect' });
+    try {
+      const d = Domain.create({ name: 'review-killall-lockdep', maxThreads: 2 });
+      const L = d.mutex('L_killall');
+      const first = d.percpuRef('killall_first');
+      const later = d.percpuRef('killall_later');
+      {
+        using h = later.hold();
+        L.lockSync().unlock(); // a holder of the later ref takes L
+        void h;
+      }
+      const g = L.lockSync();
+      await PercpuRef.killAll([first, later], { timeoutMs: 2000 }); // teardown waits for both refs' holders under L
+      g.unlock();
+      await until(() => lockdep.reports().some((r) => r.kind === 'circular'), 3000, 'a circular report');
+      const r = lockdep.reports().find((x) => x.kind === 'circular')!;
+      assert.deepEqual([...r.classes].sort(), ['L_killall', 'killall_later']);
+    } finally {
+      lockdep.disable();
+      lockdep.reset();
     }
   });
 });
