@@ -1028,6 +1028,12 @@ export class PercpuRef {
     return new QuiesceError('ERR_ABORTED', e.message.replace(/ \[ERR_ABORTED\]$/, ''), details);
   }
 
+  /** A switch wait's ERR_TIMEOUT/ERR_ABORTED, as the drain's own (naming the holders); anything else as is. */
+  private asDrainError(e: unknown, op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined): unknown {
+    if (e instanceof QuiesceError && (e.code === 'ERR_TIMEOUT' || e.code === 'ERR_ABORTED')) return this.drainError(e.code, op, timeoutMs, signal);
+    return e;
+  }
+
   /** The switch in flight (for reports): its owner's slot (-1: ending) and a description. */
   private switchInFlight(): { owner: number; text: string } | null {
     const m = Atomics.load(this.i32, this.mode);
@@ -1069,13 +1075,15 @@ export class PercpuRef {
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
     const abort = (): Error => this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     if (signal?.aborted) throw abort();
-    let err: QuiesceError | undefined;
-    try {
-      err = await this.switchesDone(deadline, signal, op, timeoutMs);
-    } catch (e) {
-      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
-      throw e;
-    }
+    // A switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED: a drain's names the holders.
+    const switches = async (): Promise<QuiesceError | undefined> => {
+      try {
+        return await this.switchesDone(deadline, signal, op, timeoutMs);
+      } catch (e) {
+        throw this.asDrainError(e, op, timeoutMs, signal);
+      }
+    };
+    let err = await switches();
     holdEventLoop();
     this.waitBegin();
     try {
@@ -1084,7 +1092,7 @@ export class PercpuRef {
         const st = this.drainStep(r0, op);
         if (st === 'released') break;
         if (st === 'switching') {
-          err ??= await this.switchesDone(deadline, signal, op, timeoutMs);
+          err ??= await switches();
           continue;
         }
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
@@ -1123,8 +1131,7 @@ export class PercpuRef {
     try {
       err = this.switchesDoneSync(deadline, op, timeoutMs);
     } catch (e) {
-      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
-      throw e;
+      throw this.asDrainError(e, op, timeoutMs, signal);
     }
     this.waitBegin();
     try {
@@ -1142,7 +1149,11 @@ export class PercpuRef {
       const st = this.drainStep(r0, op);
       if (st === 'released') break;
       if (st === 'switching') {
-        err ??= this.switchesDoneSync(deadline, op, timeoutMs);
+        try {
+          err ??= this.switchesDoneSync(deadline, op, timeoutMs);
+        } catch (e) {
+          throw this.asDrainError(e, op, timeoutMs, signal);
+        }
         continue;
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {

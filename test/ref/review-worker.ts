@@ -31,6 +31,16 @@ port.on('message', async (m: { id: number; cmd: string; [k: string]: any }) => {
         Atomics.notify(ctl, 2);
         return reply({ killed });
       }
+      case 'spin': {
+        // Run synchronously (no quiescent state) until ctl[1] != 0 or `ms` pass; ctl[0] = 1 at the start.
+        const ctl = new Int32Array(m.ctl as SharedArrayBuffer);
+        Atomics.store(ctl, 0, 1);
+        const t0 = performance.now();
+        while (Atomics.load(ctl, 1) === 0 && performance.now() - t0 < m.ms) {
+          /* spin */
+        }
+        return reply();
+      }
       case 'get': {
         d.percpuRef(m.name, m.opts ?? {}).get(m.n ?? 1);
         return reply();

@@ -82,4 +82,38 @@ describe('PercpuRef (review round 2)', () => {
       lockdep.reset();
     }
   });
+
+  it('a drain aborted while the switch to atomic is still in flight names the holders, as one aborted later does', async () => {
+    const d = Domain.create({ name: 'review-abort-switching', maxThreads: 4 });
+    const w = await spawnWorker(d);
+    const ctl = new Int32Array(new SharedArrayBuffer(8));
+    try {
+      const ref = d.percpuRef('r');
+      ref.get(); // this thread holds 1
+      const spun = call(w, 'spin', { ctl: ctl.buffer, ms: 8000 }, 15_000); // holds the grace period up
+      await until(() => Atomics.load(ctl, 0) === 1, 5000, 'worker spinning');
+      ref.kill(); // the switch cannot fold until the worker turns
+      const ac = new AbortController();
+      const p = ref.drain({ signal: ac.signal }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      setImmediate(() => ac.abort());
+      const err = (await withTimeout(p, 5000, 'aborted drain')) as QuiesceError | undefined;
+      assert.equal(ref.inspect().mode, 'switching', 'the abort landed while the switch was in flight');
+      Atomics.store(ctl, 1, 1);
+      await spun;
+      assert.ok(err instanceof QuiesceError && err.code === 'ERR_ABORTED', String(err));
+      assert.match(err.message, new RegExp(`thread ${d.threadIndex} .*holds 1`));
+      assert.deepEqual(
+        (err.details as { holders: { thread: number; held: number }[] }).holders.map((h) => [h.thread, h.held]),
+        [[d.threadIndex, 1]],
+      );
+      ref.put();
+      await ref.drain({ timeoutMs: 5000 }); // the ref stays usable
+    } finally {
+      Atomics.store(ctl, 1, 1);
+      await w.terminate();
+    }
+  });
 });
