@@ -18,7 +18,8 @@
  *      fold shows no other holder (COUNT + delta - BIAS == 1, checked by a CAS on the COUNT value
  *      just loaded), the fold and the drop are ONE CAS COUNT -> 0; then the MODE CAS, RELEASES++,
  *      and bump() (EVENTS++ and notify only if WAITERS != 0: percpu-ref.ts header, "wake-ups").
- *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, Atomics.sub(COUNT, 1), bump().
+ *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, a checked decrement of COUNT (a
+ *      CAS: an excess put may have taken the initial reference since the fold), bump().
  *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 4 in step 3 (SWITCHER
  *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
@@ -159,9 +160,18 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       pending.push(r);
       continue;
     }
-    // drop the initial reference: COUNT >= 1 (we hold it; other puts are checked CAS loops)
-    if (Atomics.sub(i32, h + PR_COUNT, 1) === 1) {
+    // drop the initial reference, checked: an excess put on another thread may have taken it since
+    // the fold (a checked put only keeps COUNT >= 0): then it released the ref, and we drop nothing
+    let c1 = Atomics.load(i32, h + PR_COUNT);
+    while (c1 > 0) {
+      const x = Atomics.compareExchange(i32, h + PR_COUNT, c1, c1 - 1);
+      if (x === c1) break;
+      c1 = x;
+    }
+    if (c1 === 1) {
       Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+    } else if (c1 <= 0) {
+      first ??= r.switchRefTaken();
     } else {
       pending.push(r);
     }

@@ -84,7 +84,10 @@
  * released if dead), a process warning names the ref and every thread's net count (a negative one
  * is the thread that put too much), and the switching call (switchToAtomic, killAndDrain*,
  * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW. (A plain kill() has no caller left to throw to:
- * warning only.)
+ * warning only.) After the fold, an excess atomic-mode put on another thread can still take the
+ * reference the switch has yet to drop (a checked put sees COUNT >= 1): it releases the ref, and
+ * the switch's end finds COUNT 0: it drops nothing, and reports the same way (switchRefTaken()),
+ * never throwing out of its driver.
  *
  * onRelease: runs once per release on the thread that created the ref. That thread keeps an
  * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
@@ -659,9 +662,30 @@ export class PercpuRef {
     this.bump();
     try {
       this.countSub(1, 'the end of a switch');
+    } catch (e) {
+      // never thrown out of a driver (an async one would be an unhandled rejection)
+      if (!(e instanceof QuiesceError) || e.code !== 'ERR_REFCOUNT_UNDERFLOW') throw e;
+      run.error ??= this.switchRefTaken();
     } finally {
       for (const c of run.confirms) c(run.error);
     }
+  }
+
+  /**
+   * @internal The reference a switch still had to drop at its end (its own, or killAll's initial
+   * reference standing in for it) was taken by an excess atomic-mode put on another thread, after
+   * the fold: that put released the ref. Warn naming the ref; the switching call reports it.
+   */
+  switchRefTaken(): QuiesceError {
+    const holders = this.inspect().holders;
+    const err = new QuiesceError(
+      'ERR_REFCOUNT_UNDERFLOW',
+      `${this.what}: a put took the reference the switch to atomic mode still held (the count was already 0 at the end of the switch): ` +
+        `more puts than gets. Per thread: ${this.holdersText(holders)}`,
+      { ref: this.name, count: 0, holders },
+    );
+    process.emitWarning(err.message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
+    return err;
   }
 
   /**

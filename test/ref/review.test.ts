@@ -116,4 +116,56 @@ describe('PercpuRef (review round 2)', () => {
       await w.terminate();
     }
   });
+
+  it('an excess put taking the last reference while a kill\'s or killAll\'s switch ends: ERR_REFCOUNT_UNDERFLOW, never an unhandled rejection from the switch driver nor a count below zero', async () => {
+    const d = Domain.create({ name: 'review-excess-end', maxThreads: 4 });
+    const w = await spawnWorker(d);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const emitWarning = process.emitWarning;
+    try {
+      for (const useKillAll of [false, true]) {
+        const name = useKillAll ? 'killAll' : 'kill';
+        const ref = d.percpuRef(name);
+        const ctl = new Int32Array(new SharedArrayBuffer(12));
+        const puts = call<{ late: string }>(w, 'excessPuts', { name, ctl: ctl.buffer, during: 10 }, 15_000);
+        await until(() => Atomics.load(ctl, 0) === 1, 5000, 'worker waiting');
+        // Force the interleaving: the fold found the worker's 10 excess puts, raised the count back
+        // to the reference the switch still has to drop, and reports (process.emitWarning); there
+        // the worker puts once more, taking that reference.
+        let hooked = false;
+        process.emitWarning = ((...args: Parameters<typeof process.emitWarning>) => {
+          if (!hooked) {
+            hooked = true;
+            Atomics.store(ctl, 1, 1);
+            Atomics.notify(ctl, 1);
+            waitFlag(ctl, 2, 10_000);
+          }
+          return emitWarning.apply(process, args);
+        }) as typeof process.emitWarning;
+        let res = 'ok';
+        try {
+          // nobody holds a reference: every put of the worker is excess
+          await (useKillAll ? PercpuRef.killAll([ref], { timeoutMs: 3000 }) : ref.killAndDrain({ timeoutMs: 3000 }));
+        } catch (e) {
+          res = e instanceof QuiesceError ? e.code : String(e);
+        }
+        process.emitWarning = emitWarning;
+        const r = await puts;
+        assert.equal((r as { error?: unknown }).error, undefined, JSON.stringify(r));
+        assert.ok(hooked, 'the fold reported the imbalance');
+        await new Promise((ok) => setTimeout(ok, 20)); // a rejection of the driver would be reported by now
+        assert.deepEqual(unhandled.map(String), [], `${name}: unhandled rejection(s) (worker: ${JSON.stringify(r)})`);
+        assert.equal(res, 'ERR_REFCOUNT_UNDERFLOW', `${name}: the killing call reports the imbalance (worker: ${JSON.stringify(r)})`);
+        assert.equal(ref.inspect().count, 0, `${name}: count`);
+        assert.equal(ref.isZero(), true);
+        assert.equal(ref.inspect().releases, 1, 'released once');
+      }
+    } finally {
+      process.emitWarning = emitWarning;
+      process.off('unhandledRejection', onUnhandled);
+      await w.terminate();
+    }
+  });
 });
