@@ -6,7 +6,9 @@
  *   1. mark: for each ref in plain percpu mode, ONE CAS MODE 0 -> ATOMIC|SWITCHING|DEAD
  *      (PercpuRef.batchMarkDead). Its initial reference stands in for the switch's own reference,
  *      so COUNT is not touched: it still holds BIAS and cannot reach zero. A ref that is already
- *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way.
+ *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way. A
+ *      ref another thread killed or exit()ed since the validation fails alone (ERR_ALREADY_DYING /
+ *      ERR_USE_AFTER_EXIT in killAll's rejection): the batch still folds and drains the others.
  *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
  *   3. fold each ref (foldAll, one loop): claim it (CAS SWITCHER mark -> mark|BUSY; it fails if
  *      another thread took the switch over while this one was blocked: then that thread ends it,
@@ -16,7 +18,8 @@
  *      fold shows no other holder (COUNT + delta - BIAS == 1, checked by a CAS on the COUNT value
  *      just loaded), the fold and the drop are ONE CAS COUNT -> 0; then the MODE CAS, RELEASES++,
  *      and bump() (EVENTS++ and notify only if WAITERS != 0: percpu-ref.ts header, "wake-ups").
- *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, Atomics.sub(COUNT, 1), bump().
+ *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, a checked decrement of COUNT (a
+ *      CAS: an excess put may have taken the initial reference since the fold), bump().
  *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 4 in step 3 (SWITCHER
  *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
@@ -157,9 +160,18 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       pending.push(r);
       continue;
     }
-    // drop the initial reference: COUNT >= 1 (we hold it; other puts are checked CAS loops)
-    if (Atomics.sub(i32, h + PR_COUNT, 1) === 1) {
+    // drop the initial reference, checked: an excess put on another thread may have taken it since
+    // the fold (a checked put only keeps COUNT >= 0): then it released the ref, and we drop nothing
+    let c1 = Atomics.load(i32, h + PR_COUNT);
+    while (c1 > 0) {
+      const x = Atomics.compareExchange(i32, h + PR_COUNT, c1, c1 - 1);
+      if (x === c1) break;
+      c1 = x;
+    }
+    if (c1 === 1) {
       Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+    } else if (c1 <= 0) {
+      first ??= r.switchRefTaken();
     } else {
       pending.push(r);
     }
@@ -171,12 +183,21 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
 /** @internal the body of PercpuRef.killAll (arguments already validated, every ref live). */
 export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadline, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
   const rcu = refs[0]!.rcu;
-  // 1. mark
+  // 1. mark. Another thread may kill or exit a ref between percpu-ref.ts's validation and here:
+  // that ref fails (reported at the end), and the batch goes on: the refs marked so far are
+  // switches only this batch folds, so throwing here would leave them in flight for ever.
   const kb: KillBatch = { snap: -1 };
   const batch: PercpuRef[] = [];
+  const failed: { ref: PercpuRef; reason: unknown }[] = [];
   for (const r of refs) {
     if (r.batchMarkDead(kb)) batch.push(r);
-    else r.batchKillSlow(OP);
+    else {
+      try {
+        r.batchKillSlow(OP);
+      } catch (e) {
+        failed.push({ ref: r, reason: e });
+      }
+    }
   }
   // 2. one grace period for all
   const snap = rcu.gp.snap();
@@ -196,11 +217,10 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
     throw timeoutError(OP, 'grace period', timeoutMs);
   }
   // 3. fold (the grace period above is the happens-before edge for every plain load of pc[t])
-  const inBatch = refs.length === batch.length ? null : new Set(batch);
-  const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !inBatch!.has(r));
+  const skip = refs.length === batch.length ? null : new Set([...batch, ...failed.map((f) => f.ref)]);
+  const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !skip!.has(r));
   const foldErr = foldAll(batch, kb, pending);
   // 4. drain: wait only for refs someone else still holds
-  const failed: { ref: PercpuRef; reason: unknown }[] = [];
   for (const r of pending) {
     if (r.isReleased()) continue;
     try {

@@ -84,7 +84,10 @@
  * released if dead), a process warning names the ref and every thread's net count (a negative one
  * is the thread that put too much), and the switching call (switchToAtomic, killAndDrain*,
  * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW. (A plain kill() has no caller left to throw to:
- * warning only.)
+ * warning only.) After the fold, an excess atomic-mode put on another thread can still take the
+ * reference the switch has yet to drop (a checked put sees COUNT >= 1): it releases the ref, and
+ * the switch's end finds COUNT 0: it drops nothing, and reports the same way (switchRefTaken()),
+ * never throwing out of its driver.
  *
  * onRelease: runs once per release on the thread that created the ref. That thread keeps an
  * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
@@ -659,9 +662,30 @@ export class PercpuRef {
     this.bump();
     try {
       this.countSub(1, 'the end of a switch');
+    } catch (e) {
+      // never thrown out of a driver (an async one would be an unhandled rejection)
+      if (!(e instanceof QuiesceError) || e.code !== 'ERR_REFCOUNT_UNDERFLOW') throw e;
+      run.error ??= this.switchRefTaken();
     } finally {
       for (const c of run.confirms) c(run.error);
     }
+  }
+
+  /**
+   * @internal The reference a switch still had to drop at its end (its own, or killAll's initial
+   * reference standing in for it) was taken by an excess atomic-mode put on another thread, after
+   * the fold: that put released the ref. Warn naming the ref; the switching call reports it.
+   */
+  switchRefTaken(): QuiesceError {
+    const holders = this.inspect().holders;
+    const err = new QuiesceError(
+      'ERR_REFCOUNT_UNDERFLOW',
+      `${this.what}: a put took the reference the switch to atomic mode still held (the count was already 0 at the end of the switch): ` +
+        `more puts than gets. Per thread: ${this.holdersText(holders)}`,
+      { ref: this.name, count: 0, holders },
+    );
+    process.emitWarning(err.message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
+    return err;
   }
 
   /**
@@ -1028,6 +1052,12 @@ export class PercpuRef {
     return new QuiesceError('ERR_ABORTED', e.message.replace(/ \[ERR_ABORTED\]$/, ''), details);
   }
 
+  /** A switch wait's ERR_TIMEOUT/ERR_ABORTED, as the drain's own (naming the holders); anything else as is. */
+  private asDrainError(e: unknown, op: string, timeoutMs: number | undefined, signal: AbortSignal | undefined): unknown {
+    if (e instanceof QuiesceError && (e.code === 'ERR_TIMEOUT' || e.code === 'ERR_ABORTED')) return this.drainError(e.code, op, timeoutMs, signal);
+    return e;
+  }
+
   /** The switch in flight (for reports): its owner's slot (-1: ending) and a description. */
   private switchInFlight(): { owner: number; text: string } | null {
     const m = Atomics.load(this.i32, this.mode);
@@ -1069,13 +1099,15 @@ export class PercpuRef {
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
     const abort = (): Error => this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     if (signal?.aborted) throw abort();
-    let err: QuiesceError | undefined;
-    try {
-      err = await this.switchesDone(deadline, signal, op, timeoutMs);
-    } catch (e) {
-      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
-      throw e;
-    }
+    // A switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED: a drain's names the holders.
+    const switches = async (): Promise<QuiesceError | undefined> => {
+      try {
+        return await this.switchesDone(deadline, signal, op, timeoutMs);
+      } catch (e) {
+        throw this.asDrainError(e, op, timeoutMs, signal);
+      }
+    };
+    let err = await switches();
     holdEventLoop();
     this.waitBegin();
     try {
@@ -1084,7 +1116,7 @@ export class PercpuRef {
         const st = this.drainStep(r0, op);
         if (st === 'released') break;
         if (st === 'switching') {
-          err ??= await this.switchesDone(deadline, signal, op, timeoutMs);
+          err ??= await switches();
           continue;
         }
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
@@ -1123,8 +1155,7 @@ export class PercpuRef {
     try {
       err = this.switchesDoneSync(deadline, op, timeoutMs);
     } catch (e) {
-      if (e instanceof QuiesceError && e.code === 'ERR_TIMEOUT') throw this.drainError('ERR_TIMEOUT', op, timeoutMs, signal);
-      throw e;
+      throw this.asDrainError(e, op, timeoutMs, signal);
     }
     this.waitBegin();
     try {
@@ -1142,7 +1173,11 @@ export class PercpuRef {
       const st = this.drainStep(r0, op);
       if (st === 'released') break;
       if (st === 'switching') {
-        err ??= this.switchesDoneSync(deadline, op, timeoutMs);
+        try {
+          err ??= this.switchesDoneSync(deadline, op, timeoutMs);
+        } catch (e) {
+          throw this.asDrainError(e, op, timeoutMs, signal);
+        }
         continue;
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {
@@ -1199,7 +1234,16 @@ export class PercpuRef {
       if (m & PR_M_DEAD) throw new QuiesceError('ERR_ALREADY_DYING', `${r.what}: PercpuRef.killAll() on a ref that is already dying`);
     }
     if (refs.length === 0) return;
-    refs[0]!.beforeDrain('async', 'PercpuRef.killAll()');
+    // killAll drains every ref: for lockdep it waits for each class's holders (once per class),
+    // before anything is killed ('throw' then refuses the whole call).
+    if (ld.on) {
+      const seen = new Set<LockClass>();
+      for (const r of refs) {
+        if (seen.has(r.lockdepClass)) continue;
+        seen.add(r.lockdepClass);
+        r.beforeDrain('async', 'PercpuRef.killAll()');
+      }
+    }
     await killAllBatch(refs, new Deadline(timeoutMs), signal, timeoutMs);
   }
 
