@@ -362,6 +362,8 @@ export class Domain {
     // async drivers that outlive detach(), a switch owned by a FREE slot would be taken over and
     // ended a second time (percpu-ref.ts header, "switch ownership").
     for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).completeOwnSwitchesSync();
+    // And no fast path of this thread may write the slot's counters any more (percpu-ref.ts detached()).
+    for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).detached();
     // A grace period this thread drives must not name the slot once it is free: a new occupant,
     // ONLINE, would pass for its driver and nobody would take it over (rcu/gp.ts leave()).
     this.rcuInstance!.gp.leave();

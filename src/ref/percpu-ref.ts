@@ -249,6 +249,9 @@ export class RefGuard extends Guard {
   }
 }
 
+/** What a detached thread's fast paths read as MODE: never 0 (percpu), so never the fast path. */
+const DETACHED_MODE = Int32Array.of(PR_M_ATOMIC);
+
 export class PercpuRef {
   // `declare`: no class-field definition (which would store undefined first), so each of these is
   // written exactly once, in the constructor, and V8 keeps them as constant fields: the fast path's
@@ -263,7 +266,8 @@ export class PercpuRef {
   // indexes them with the constant 0, which saves the per-call index loads and bounds checks
   // against the whole buffer (measured in bench/ref.ts alternating rounds: ~0.15-0.25x of the
   // plain pair off the get+put ratio).
-  private declare readonly modeW: Int32Array;
+  // modeW is replaced once, by detached(): its only non-constructor write.
+  private declare modeW: Int32Array;
   private declare readonly pcW: Int32Array;
   private run: SwitchRun | null = null;
   private onRelease: (() => void) | undefined;
@@ -317,6 +321,15 @@ export class PercpuRef {
     i32[h + PR_SWITCH_SEQ] = 0;
     i32[h + PR_SWITCH_NO] = 0;
     Atomics.store(i32, h + PR_MODE, mode);
+  }
+
+  /**
+   * @internal Domain.detach(): this thread leaves, and its slot (so pc[me]) may get a new occupant.
+   * The fast paths test only modeW[0], so point it at a word that is never 0: every get/put/tryGet
+   * then takes the slow path, whose checkLive() throws ERR_NOT_ATTACHED before writing anything.
+   */
+  detached(): void {
+    this.modeW = DETACHED_MODE;
   }
 
   /** @internal the creating thread's getter may (re)set the release callback. */
@@ -399,8 +412,7 @@ export class PercpuRef {
 
   private slowGet(n: number, op: 'get' | 'tryGet' | 'tryGetLive'): boolean {
     const i32 = this.i32;
-    const m = Atomics.load(i32, this.mode);
-    if (m & PR_M_EXITED) throw this.useAfterExit(`${op}()`);
+    const m = this.checkLive(`${op}()`);
     if (m === 0) {
       i32[this.pc] += n; // switched back meanwhile: the ordinary percpu path
       return true;
@@ -424,8 +436,7 @@ export class PercpuRef {
 
   private slowPut(n: number): void {
     const i32 = this.i32;
-    const m = Atomics.load(i32, this.mode);
-    if (m & PR_M_EXITED) throw this.useAfterExit('put()');
+    const m = this.checkLive('put()');
     if (m === 0) {
       i32[this.pc] -= n;
       return;

@@ -316,6 +316,32 @@ describe('PercpuRef', () => {
     }
   });
 
+  it('after detach() every fast path throws ERR_NOT_ATTACHED and writes nothing (the slot may have a new occupant)', () => {
+    const other = Domain.create({ name: 'ref-detached-fast-path', maxThreads: 2 });
+    const ref = other.percpuRef('detached.fast');
+    ref.get();
+    const g = ref.hold();
+    const before = ref.inspect().count;
+    other.detach();
+    for (const [op, f] of [
+      ['get', () => ref.get()],
+      ['put', () => ref.put()],
+      ['tryGet', () => ref.tryGet()],
+      ['tryGetLive', () => ref.tryGetLive()],
+      ['hold', () => ref.hold()],
+      ['release', () => g.release()],
+    ] as const) {
+      assert.throws(f, code('ERR_NOT_ATTACHED'), op);
+    }
+    // Read through another attachment of the same memory: nothing moved.
+    const again = Domain.attach(other.handle);
+    try {
+      assert.equal(again.percpuRef('detached.fast').inspect().count, before);
+    } finally {
+      again.detach();
+    }
+  });
+
   it('a drainSync on the thread whose killAll is still waiting for its grace period drives that ref itself', async () => {
     const ref = d.percpuRef('killall-then-drainsync');
     const all = PercpuRef.killAll([ref]); // marked now; its fold runs after the grace period, on this thread
