@@ -31,7 +31,10 @@
  * (compareExchange 0 -> id), re-tries once (an unlock that ran before the registration released
  * normally), then sleeps on HANDOFF. Invariant: a requester only sleeps after a re-try that saw the
  * lock held with WAITERS set, and WAITERS sends the owner's unlock through the slow path, which
- * reads HANDOFF: the registration can never be missed (SC Atomics, Dekker-style).
+ * reads HANDOFF, and reads it again AFTER it stored LOCK = 0 when it released normally (a request
+ * found then is withdrawn, which wakes its requester): the requester writes HANDOFF then reads
+ * LOCK, the unlocker writes LOCK then reads HANDOFF, so one of them sees the other (SC Atomics,
+ * Dekker) and the registration can never be missed. A withdrawn requester simply asks again.
  *   Abort/timeout of a requester: compareExchange(HANDOFF, id -> 0). If that fails the grant has
  *   happened (-id): the waiter owns the lock and unlocks it at once (passing it on), then throws.
  *   The requester's thread dying: the next unlock sees its slot DEAD and clears the request.
@@ -250,6 +253,10 @@ export class Mutex {
     }
     Atomics.store(i32, lockW, 0);
     Atomics.notify(i32, lockW);
+    // A request registered after our look at HANDOFF, whose re-try still saw the lock held, sleeps
+    // on HANDOFF: withdraw it (the change wakes it; it re-tries and finds the lock free).
+    const x = Atomics.load(i32, handoffW);
+    if (x > 0 && Atomics.compareExchange(i32, handoffW, x, 0) === x) Atomics.notify(i32, handoffW);
   }
 
   /**
