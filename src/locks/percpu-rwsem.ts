@@ -367,7 +367,7 @@ export class PercpuRwSem {
    */
   handoffRead(h: HeldLock | null, slot: number): Handoff {
     this.localReads--;
-    return { token: makeHandoffToken('PercpuRwSem', this.name, this.cls, h, slot) };
+    return { token: makeHandoffToken(this.core, 'PercpuRwSem', this.name, this.cls, h, slot) };
   }
 
   /** Take over a read side handed off by another context or thread (domain.adopt dispatches here). */

@@ -178,7 +178,7 @@ export class Revocable {
   handoffAccess(h: HeldLock | null, slot: number): Handoff {
     this.i32[this.myHeld]!--;
     Atomics.add(this.i32, this.transit, 1);
-    return { token: makeHandoffToken('Revocable', this.name, this.cls, h, slot) };
+    return { token: makeHandoffToken(this.core, 'Revocable', this.name, this.cls, h, slot) };
   }
 
   /** Take over an access handed off by another context or thread (domain.adopt dispatches here). */
