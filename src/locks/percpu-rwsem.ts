@@ -266,7 +266,8 @@ export class PercpuRwSem {
   /** Take the read side if no writer holds or waits for it; null otherwise. Never waits. */
   tryRead(): PercpuReadGuard | null {
     const i32 = this.i32;
-    if (i32[this.stateWord] === GP_IDLE) {
+    // core.attached: after detach() the per-thread word may belong to the slot's next thread.
+    if (i32[this.stateWord] === GP_IDLE && this.core.attached) {
       const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.tryOpts) : null;
       i32[this.myRead]!++;
       this.localReads++;

@@ -127,6 +127,7 @@ export class Revocable {
 
   /** try-begin-read: an Access, or null once revoke has begun. */
   tryAccess(): Access | null {
+    this.core.checkAttached(this.what);
     const i32 = this.i32;
     const old = Atomics.add(i32, this.word, 1);
     if ((old & REVOKED) !== 0) {
