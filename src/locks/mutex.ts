@@ -11,7 +11,8 @@
  *            thread wrapper remembers which guard (which task) holds it (`holder`, by the guard's
  *            number, not a reference: a guard dropped while held must stay collectable for lockdep).
  *   HANDOFF  0; or id > 0: a starving waiter asks for the lock to be handed to it; or -id: granted.
- *            id = seq << 11 | (slot+1), unique per waiter, so the slot of the target is known.
+ *            id = seq << 12 | ASYNC << 11 | (slot+1), unique per waiter, so the slot of the target
+ *            is known, and whether it is an async waiter (ID_ASYNC).
  *
  * lock:    fast path compareExchange(LOCK, 0, me). Slow path (a waiter): set WAITERS in the owner's
  *          word (compareExchange v -> v|WAITERS), then sleep on LOCK expecting exactly that value
@@ -30,7 +31,10 @@
  * (compareExchange 0 -> id), re-tries once (an unlock that ran before the registration released
  * normally), then sleeps on HANDOFF. Invariant: a requester only sleeps after a re-try that saw the
  * lock held with WAITERS set, and WAITERS sends the owner's unlock through the slow path, which
- * reads HANDOFF: the registration can never be missed (SC Atomics, Dekker-style).
+ * reads HANDOFF, and reads it again AFTER it stored LOCK = 0 when it released normally (a request
+ * found then is withdrawn, which wakes its requester): the requester writes HANDOFF then reads
+ * LOCK, the unlocker writes LOCK then reads HANDOFF, so one of them sees the other (SC Atomics,
+ * Dekker) and the registration can never be missed. A withdrawn requester simply asks again.
  *   Abort/timeout of a requester: compareExchange(HANDOFF, id -> 0). If that fails the grant has
  *   happened (-id): the waiter owns the lock and unlocks it at once (passing it on), then throws.
  *   The requester's thread dying: the next unlock sees its slot DEAD and clears the request.
@@ -40,6 +44,16 @@
  *   A grant is two steps of the granter (HANDOFF -id, then LOCK = target); whoever takes a grant
  *   waits for the second step (awaitGrantStore) and never writes LOCK itself, else the granter's
  *   late store could re-lock a mutex the target had already released.
+ *   A stuck grant: an async waiter can take its grant only when its thread runs its event loop. If
+ *   that thread is blocked in a quiesce wait (slot OFFLINE) the mutex would stay granted to a
+ *   context that cannot run and holds nothing yet, so a thread the blocked one waits for could
+ *   never get it (a deadlock no lock order explains). Any locker that finds LOCK = target, HANDOFF =
+ *   -id of an ASYNC waiter and the target's slot OFFLINE takes the grant back (compareExchange
+ *   -id -> 0, then LOCK target -> me), as the grace-period and ref-switch code takes over work
+ *   from a thread that cannot run (threads.ts canRun). The grant is claimed by exactly one
+ *   compareExchange on HANDOFF (the target's, a sync waiter's of its thread, or a taker's): the
+ *   loser treats the lock as not acquired and never writes LOCK afterwards. A thread blocked in
+ *   its own Atomics.wait (not a quiesce wait) is indistinguishable from a busy one: not covered.
  *
  * Robustness: if LOCK names a slot that is DEAD, any locker (or a sleeper, woken by the onThreadDeath
  * handler below or at the end of a wait slice) takes the lock over with compareExchange(v -> me) and
@@ -78,6 +92,7 @@ const WAITERS = 1;
 const enc = (slot: number): number => (slot + 1) << 2;
 const ownerOf = (v: number): number => (v >>> 2) - 1;
 const ID_SLOT_MASK = 0x7ff; // slots 0..1023 (+1)
+const ID_ASYNC = 0x800; // the requester is an async waiter (its grant can get stuck, see the header)
 const idSlot = (id: number): number => (id & ID_SLOT_MASK) - 1;
 /** Wait slice: how often a sleeper re-checks the owner's liveness on its own. */
 const SLICE_MS = 200;
@@ -201,6 +216,17 @@ export class Mutex {
         if (Atomics.compareExchange(i32, lockW, v, this.mine | WAITERS) === v) return 2;
         continue;
       }
+      if (owner !== this.me && (v & WAITERS) !== 0) {
+        const x = Atomics.load(i32, this.handoffW);
+        if (x < 0 && (-x & ID_ASYNC) !== 0 && idSlot(-x) === owner && this.core.threads.state(owner) === ThreadState.OFFLINE) {
+          // A stuck grant (header): take it back, then the lock from its target.
+          if (Atomics.compareExchange(i32, this.handoffW, x, 0) === x) {
+            Atomics.notify(i32, this.handoffW);
+            if (Atomics.compareExchange(i32, lockW, v, this.mine | WAITERS) === v) return 1;
+          }
+          continue;
+        }
+      }
       if (setWaiters && (v & WAITERS) === 0 && Atomics.compareExchange(i32, lockW, v, v | WAITERS) !== v) continue;
       return 0;
     }
@@ -227,6 +253,10 @@ export class Mutex {
     }
     Atomics.store(i32, lockW, 0);
     Atomics.notify(i32, lockW);
+    // A request registered after our look at HANDOFF, whose re-try still saw the lock held, sleeps
+    // on HANDOFF: withdraw it (the change wakes it; it re-tries and finds the lock free).
+    const x = Atomics.load(i32, handoffW);
+    if (x > 0 && Atomics.compareExchange(i32, handoffW, x, 0) === x) Atomics.notify(i32, handoffW);
   }
 
   /**
@@ -235,14 +265,16 @@ export class Mutex {
    * (it is the very next statement of the granter) instead of writing LOCK ourselves: a write of
    * ours could land before the granter's, we would unlock, and the granter's late store would then
    * hand the free lock back to us for ever. If the granter died between its two steps, its slot is
-   * DEAD and we take the lock over from it.
+   * DEAD and we take the lock over from it. `id`: the grant (-id) is not claimed yet; false once it
+   * is gone from HANDOFF (taken back as stuck: it is not ours). 0: the caller has claimed it.
    */
-  private awaitGrantStore(): void {
+  private awaitGrantStore(id: number): boolean {
     const { i32, lockW } = this;
     for (;;) {
       const v = Atomics.load(i32, lockW);
-      if (v !== 0 && ownerOf(v) === this.me) return;
-      if (v !== 0 && this.isDead(ownerOf(v)) && Atomics.compareExchange(i32, lockW, v, this.mine | WAITERS) === v) return;
+      if (v !== 0 && ownerOf(v) === this.me) return true;
+      if (v !== 0 && this.isDead(ownerOf(v)) && Atomics.compareExchange(i32, lockW, v, this.mine | WAITERS) === v) return true;
+      if (id !== 0 && Atomics.load(i32, this.handoffW) !== -id) return false;
     }
   }
 
@@ -251,7 +283,7 @@ export class Mutex {
     const x = Atomics.load(this.i32, this.handoffW);
     if (x < 0 && idSlot(-x) === this.me && (w === null || -x !== w.id)) {
       if (Atomics.compareExchange(this.i32, this.handoffW, x, 0) === x) {
-        this.awaitGrantStore(); // the grant was for this thread: the granter writes LOCK = us
+        this.awaitGrantStore(0); // the grant was for this thread: the granter writes LOCK = us
         return true;
       }
     }
@@ -264,17 +296,17 @@ export class Mutex {
     if (w.id !== 0) {
       const x = Atomics.load(i32, handoffW);
       if (x === -w.id) {
-        this.awaitGrantStore();
-        Atomics.compareExchange(i32, handoffW, x, 0);
+        // Claimed by our compareExchange only: a taker may have taken it back (stuck grant).
+        const ours = this.awaitGrantStore(w.id) && Atomics.compareExchange(i32, handoffW, x, 0) === x;
         w.id = 0;
-        return 1;
+        if (ours) return 1;
       }
       if (x !== w.id) w.id = 0; // taken back by a sync waiter of this thread: wait normally
     }
     if (w.sync && this.stealLocalGrant(w)) return 1;
     let r = this.tryAcquire(true);
     if (r === 0 && w.id === 0 && w.rounds >= (w.sync ? 3 : 1)) {
-      const id = (((++this.seq & 0xfffff) << 11) | (this.me + 1)) >>> 0;
+      const id = ((++this.seq & 0x7ffff) << 12) | (w.sync ? 0 : ID_ASYNC) | (this.me + 1);
       if (Atomics.compareExchange(i32, handoffW, 0, id) === 0) {
         w.id = id;
         r = this.tryAcquire(true); // an unlock before the registration released normally
@@ -293,9 +325,7 @@ export class Mutex {
     const id = w.id;
     w.id = 0;
     if (Atomics.compareExchange(this.i32, this.handoffW, id, 0) === id) return;
-    if (Atomics.load(this.i32, this.handoffW) === -id) {
-      this.awaitGrantStore();
-      Atomics.compareExchange(this.i32, this.handoffW, -id, 0);
+    if (Atomics.load(this.i32, this.handoffW) === -id && this.awaitGrantStore(id) && Atomics.compareExchange(this.i32, this.handoffW, -id, 0) === -id) {
       this.release();
     }
   }

@@ -266,7 +266,8 @@ export class PercpuRwSem {
   /** Take the read side if no writer holds or waits for it; null otherwise. Never waits. */
   tryRead(): PercpuReadGuard | null {
     const i32 = this.i32;
-    if (i32[this.stateWord] === GP_IDLE) {
+    // core.attached: after detach() the per-thread word may belong to the slot's next thread.
+    if (i32[this.stateWord] === GP_IDLE && this.core.attached) {
       const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.tryOpts) : null;
       i32[this.myRead]!++;
       this.localReads++;
@@ -367,7 +368,7 @@ export class PercpuRwSem {
    */
   handoffRead(h: HeldLock | null, slot: number): Handoff {
     this.localReads--;
-    return { token: makeHandoffToken('PercpuRwSem', this.name, this.cls, h, slot) };
+    return { token: makeHandoffToken(this.core, 'PercpuRwSem', this.name, this.cls, h, slot) };
   }
 
   /** Take over a read side handed off by another context or thread (domain.adopt dispatches here). */

@@ -127,6 +127,7 @@ export class Revocable {
 
   /** try-begin-read: an Access, or null once revoke has begun. */
   tryAccess(): Access | null {
+    this.core.checkAttached(this.what);
     const i32 = this.i32;
     const old = Atomics.add(i32, this.word, 1);
     if ((old & REVOKED) !== 0) {
@@ -178,7 +179,7 @@ export class Revocable {
   handoffAccess(h: HeldLock | null, slot: number): Handoff {
     this.i32[this.myHeld]!--;
     Atomics.add(this.i32, this.transit, 1);
-    return { token: makeHandoffToken('Revocable', this.name, this.cls, h, slot) };
+    return { token: makeHandoffToken(this.core, 'Revocable', this.name, this.cls, h, slot) };
   }
 
   /** Take over an access handed off by another context or thread (domain.adopt dispatches here). */

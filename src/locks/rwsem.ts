@@ -293,7 +293,7 @@ export class RwSem {
 
   /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
   exitReader(g: ReadGuard, slot: number): HandoffToken {
-    const token = makeHandoffToken('RwSem', this.name, this.cls, g.ldHeld, slot);
+    const token = makeHandoffToken(this.core, 'RwSem', this.name, this.cls, g.ldHeld, slot);
     g.ldHeld = null;
     this.reads(-1);
     return token;

@@ -177,6 +177,6 @@ describe('PercpuRwSem', () => {
     assert.equal(d.percpuRwsem('pcpu-opts', { class: 'A' }), d.percpuRwsem('pcpu-opts', { class: 'A' }));
     assert.throws(() => d.percpuRwsem('pcpu-opts', { class: 'B' }), code('ERR_KIND_MISMATCH'));
     assert.throws(() => d.revocable('pcpu-opts', { class: 'A' }), code('ERR_KIND_MISMATCH'));
-    assert.throws(() => s.adoptHandoff({ kind: 'quiesce.handoff', objectKind: 'RwSem', name, class: name, slot: 0, data: 0, lockdep: null }), code('ERR_BAD_HANDLE'));
+    assert.throws(() => s.adoptHandoff({ kind: 'quiesce.handoff', objectKind: 'RwSem', name, class: name, slot: 0, seal: 1, data: 0, lockdep: null }), code('ERR_BAD_HANDLE'));
   });
 });
