@@ -349,6 +349,17 @@ export class Domain {
       if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
       if (s.holdsReadSection()) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside a read section of Srcu '${s.name}'`);
     }
+    // Nor while this thread holds a lock: its slot becomes FREE, not DEAD, so nobody would ever take
+    // the lock over (ownerDied is for dead owners) and the slot's next occupant would appear to hold
+    // it. A lock held here could only be waited for forever: ERR_DEADLOCK, and nothing changes.
+    for (const o of this.objects.values()) {
+      if (o.kind !== Kind.Mutex && o.kind !== Kind.RwSem && o.kind !== Kind.PercpuRwSem) continue;
+      const lock = o.obj as Mutex | RwSem | PercpuRwSem;
+      const how = lock.heldHere();
+      if (how !== null) {
+        throw new QuiesceError('ERR_DEADLOCK', `Domain '${this.name}': detach() while this thread holds ${KIND_NAMES[o.kind]} '${lock.name}' (${how}): its waiters would wait forever; unlock it first`);
+      }
+    }
     // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
     for (;;) {
       const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);

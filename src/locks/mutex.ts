@@ -181,6 +181,12 @@ export class Mutex {
     return (this.whatText ??= describe('Mutex', this.name));
   }
 
+  /** @internal Domain.detach(): how this thread holds the mutex ('held'), or null. */
+  heldHere(): string | null {
+    const v = Atomics.load(this.i32, this.lockW);
+    return v !== 0 && ownerOf(v) === this.me ? 'held' : null;
+  }
+
   /** True while some context of some thread holds the mutex (a dead owner's hold included). */
   isLocked(): boolean {
     return Atomics.load(this.i32, this.lockW) !== 0;

@@ -197,6 +197,11 @@ export class PercpuRwSem {
   /** @internal Read sides held on THIS thread by guards (any async task): for ERR_DEADLOCK. */
   localReads = 0;
   private localWrites = 0;
+
+  /** @internal Domain.detach(): how this thread holds the semaphore ('held for write' / 'for read'), or null. */
+  heldHere(): string | null {
+    return this.localWrites > 0 ? 'held for write' : this.localReads > 0 ? 'held for read' : null;
+  }
   private readonly tryOpts: AcquireOptions;
   private readonly syncOpts: AcquireOptions;
   private readonly asyncOpts: AcquireOptions;

@@ -194,6 +194,12 @@ export class RwSem {
     return (this.whatText ??= describe('RwSem', this.name));
   }
 
+  /** @internal Domain.detach(): how this thread holds the rwsem ('held for write' / 'for read'), or null. */
+  heldHere(): string | null {
+    if (Atomics.load(this.i32, this.ownerW) === this.me + 1) return 'held for write';
+    return this.localReads > 0 ? 'held for read' : null;
+  }
+
   /** Count read sides this thread gains/loses, locally and in its percpu word (for the death handler). */
   private reads(delta: 1 | -1): void {
     this.localReads += delta;
