@@ -197,7 +197,9 @@ describe('PercpuRef switch ownership', () => {
 
   it('a stale adopted killAll run does not fold a later killAll of the same thread before its grace period', async () => {
     await staleOwner('ref-own-aba-batch', async ({ B, C, f, wake, started }) => {
-      await call(C, 'spinFlag', { sab: f.buffer, idx: 2, ms: 300 }); // A's short drainSync times out
+      // C holds grace periods up from before A's killAll (A waits for flag 1) until A blocks (flag 0),
+      // so A's short drainSync times out whatever the machine's load.
+      await call(C, 'spinFlag', { sab: f.buffer, idx: 2, ms: 10000, until: 0, startIdx: 1 });
       await until(() => Atomics.load(f, 0) === 1, 5000, 'A blocked');
       const rb = await call(B, 'drain', { name: 'r', opts: { allowReinit: true }, timeoutMs: 5000 }, 8000); // takes A's switch over
       assert.equal(rb.error, undefined, JSON.stringify(rb));
