@@ -343,26 +343,25 @@ export class Domain {
     // section would hold the Srcu's grace periods up for good once the thread exited, while a
     // thread that dies attached is left out of them (rcu/srcu.ts).
     // (With call() callbacks of that Srcu pending, the wait for them could never end: ERR_DEADLOCK.)
-    for (const o of this.objects.values()) {
-      if (o.kind !== Kind.Srcu) continue;
-      const s = o.obj as Srcu;
+    for (const s of this.ofKind<Srcu>(Kind.Srcu)) {
       if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
       if (s.holdsReadSection()) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside a read section of Srcu '${s.name}'`);
     }
     // Nor while this thread holds a lock: its slot becomes FREE, not DEAD, so nobody would ever take
     // the lock over (ownerDied is for dead owners) and the slot's next occupant would appear to hold
     // it. A lock held here could only be waited for forever: ERR_DEADLOCK, and nothing changes.
-    for (const o of this.objects.values()) {
-      if (o.kind !== Kind.Mutex && o.kind !== Kind.RwSem && o.kind !== Kind.PercpuRwSem) continue;
-      const lock = o.obj as Mutex | RwSem | PercpuRwSem;
-      const how = lock.heldHere();
-      if (how !== null) {
-        throw new QuiesceError('ERR_DEADLOCK', `Domain '${this.name}': detach() while this thread holds ${KIND_NAMES[o.kind]} '${lock.name}' (${how}): its waiters would wait forever; unlock it first`);
+    for (const kind of [Kind.Mutex, Kind.RwSem, Kind.PercpuRwSem]) {
+      for (const lock of this.ofKind<Mutex | RwSem | PercpuRwSem>(kind)) {
+        const how = lock.heldHere();
+        if (how !== null) {
+          throw new QuiesceError('ERR_DEADLOCK', `Domain '${this.name}': detach() while this thread holds ${KIND_NAMES[kind]} '${lock.name}' (${how}): its waiters would wait forever; unlock it first`);
+        }
       }
     }
-    // Callbacks may queue more callbacks, of either flavour: until every queue is empty.
+    // Callbacks may queue more callbacks, of either flavour (on Srcus they create, too): until every
+    // queue is empty.
     for (;;) {
-      const srcus = [...this.objects.values()].filter((o) => o.kind === Kind.Srcu).map((o) => o.obj as Srcu);
+      const srcus = this.ofKind<Srcu>(Kind.Srcu);
       for (const s of srcus) if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
       for (const s of srcus) s.drainCallbacksSync();
       this.rcuInstance!.drainCallbacksSync();
@@ -372,20 +371,29 @@ export class Domain {
     // here too, driven synchronously (offline while it waits for its grace period): left to the
     // async drivers that outlive detach(), a switch owned by a FREE slot would be taken over and
     // ended a second time (percpu-ref.ts header, "switch ownership").
-    for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).completeOwnSwitchesSync();
-    // And no fast path of this thread may write the slot's counters any more (percpu-ref.ts detached()).
-    for (const o of this.objects.values()) if (o.kind === Kind.PercpuRef) (o.obj as PercpuRef).detached();
+    // And then no fast path of this thread may write the slot's counters (percpu-ref.ts detached()).
+    for (const ref of this.ofKind<PercpuRef>(Kind.PercpuRef)) {
+      ref.completeOwnSwitchesSync();
+      ref.detached();
+    }
     // A grace period this thread drives must not name the slot once it is free: a new occupant,
     // ONLINE, would pass for its driver and nobody would take it over (rcu/gp.ts leave()).
     this.rcuInstance!.gp.leave();
     this.rcuInstance!.detached();
-    for (const o of this.objects.values()) if (o.kind === Kind.Srcu) (o.obj as Srcu).leave();
+    for (const s of this.ofKind<Srcu>(Kind.Srcu)) s.leave();
     unregisterAttached(this.attachedSlot!);
     attachedCores.delete(core);
     core.threads.leave(core.slot);
     core.rcuCall = null;
     core.slot = -1;
     attachedDomains.delete(core.sab);
+  }
+
+  /** This thread's wrappers of the named objects of one kind (the objects detach() walks). */
+  private ofKind<T>(kind: Kind): T[] {
+    const out: T[] = [];
+    for (const o of this.objects.values()) if (o.kind === kind) out.push(o.obj as T);
+    return out;
   }
 
   /** Describe thread `t` (for reports). */
