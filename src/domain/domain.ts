@@ -61,6 +61,7 @@ import {
   SRCU_PERCPU_BYTES,
   T_STATE,
   computeGeometry,
+  domainKey,
   readGeometry,
   slotWord,
   writeGeometry,
@@ -103,10 +104,13 @@ const ENV_KEY = 'quiesce:spawn';
 const DEFAULT_BYTES = 8 << 20;
 const DEFAULT_MAX_THREADS = 64;
 
-/** Domains this thread is attached to, by buffer: attach() twice gives the same Domain. */
-const attachedDomains = new WeakMap<SharedArrayBuffer, Domain>();
+/**
+ * Domains this thread is attached to, by identity (layout.ts domainKey: not by buffer object, as a
+ * buffer that crossed threads is a new object): attach() twice gives the same Domain.
+ */
+const attachedDomains = new Map<string, Domain>();
 /** Domains whose spawn reservation this thread has claimed (a re-attach after detach takes a new slot). */
-const claimedReservations = new WeakSet<SharedArrayBuffer>();
+const claimedReservations = new Set<string>();
 /** The same domains' cores, to watch workers this thread starts (see the header). */
 const attachedCores = new Set<DomainCore>();
 let watchingWorkers = false;
@@ -217,7 +221,7 @@ export class Domain {
     i32[H_NAME_LEN] = s.len;
     const d = new Domain(core);
     d.join(core.threads.claim(threadId));
-    attachedDomains.set(sab, d);
+    attachedDomains.set(domainKey(i32), d);
     return d;
   }
 
@@ -235,19 +239,20 @@ export class Domain {
       handle = reserved.handle;
     }
     const h = checkHandle(handle);
-    const existing = attachedDomains.get(h.sab);
+    const key = domainKey(new Int32Array(h.sab));
+    const existing = attachedDomains.get(key);
     if (existing && existing.core.attached) return existing;
     // With an explicit handle of the domain that spawned this worker, the reservation is still
     // this worker's (a second slot would leave it STARTING until exit); of another domain, unused.
-    if (reserved && reserved.handle.sab !== h.sab) reserved = undefined;
+    if (reserved && domainKey(new Int32Array(reserved.handle.sab)) !== key) reserved = undefined;
     const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
     if (reserved) {
       got = core.threads.claimReserved(reserved.slot, reserved.gen, threadId);
-      if (got) claimedReservations.add(h.sab);
+      if (got) claimedReservations.add(key);
     }
-    if (!got && implicit && !claimedReservations.has(h.sab)) {
+    if (!got && implicit && !claimedReservations.has(key)) {
       // Not this thread's reservation. Environment data is inherited: this is e.g. a plain
       // sub-worker of a spawned worker. (The spawned worker itself, attaching again after a
       // detach(), gets a fresh slot as before.)
@@ -257,7 +262,7 @@ export class Domain {
       );
     }
     d.join(got ?? core.threads.claim(threadId));
-    attachedDomains.set(h.sab, d);
+    attachedDomains.set(key, d);
     return d;
   }
 
@@ -386,7 +391,7 @@ export class Domain {
     core.threads.leave(core.slot);
     core.rcuCall = null;
     core.slot = -1;
-    attachedDomains.delete(core.sab);
+    attachedDomains.delete(domainKey(core.i32));
   }
 
   /** This thread's wrappers of the named objects of one kind (the objects detach() walks). */

@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
@@ -63,6 +63,11 @@ export const H_THREAD_EPOCH = 21; // atomic: bumped (and notified) whenever a sl
 export const H_HANDOFF_BASE = 22; // word index of the handoff table (locks/handoff.ts)
 export const H_HANDOFF_CAP = 23; // its entries
 export const H_HANDOFF_HINT = 24; // atomic: where the next handoff allocation starts scanning
+// The domain's identity: two random words written at creation. A SharedArrayBuffer that crosses a
+// thread boundary (workerData, postMessage, environment data) arrives as a NEW object over the same
+// memory, so a thread can only tell "the same domain" by what the memory says.
+export const H_DOMAIN_ID = 25;
+export const H_DOMAIN_ID2 = 26;
 // RCU (rcu/rcu.ts owns these; each on its own line to keep the GP machinery off the header line)
 export const H_RCU = 32; // first word of the RCU line
 export const RCU_GP_SEQ = H_RCU + 0; // atomic: rcu_seq, low bit = GP in progress
@@ -179,6 +184,8 @@ export function computeGeometry(bytes: number, maxThreads: number): Geometry {
 
 export function writeGeometry(i32: Int32Array, g: Geometry): void {
   i32[H_VERSION] = LAYOUT_VERSION;
+  i32[H_DOMAIN_ID] = (Math.random() * 0x100000000) | 0;
+  i32[H_DOMAIN_ID2] = (Math.random() * 0x100000000) | 0;
   i32[H_BYTES] = g.bytes;
   i32[H_MAX_THREADS] = g.maxThreads;
   i32[H_THREADS_BASE] = g.threadsBase;
@@ -196,6 +203,11 @@ export function writeGeometry(i32: Int32Array, g: Geometry): void {
   Atomics.store(i32, H_HEAP_TOP, g.heapBase);
   Atomics.store(i32, H_PERCPU_TOP, 0);
   Atomics.store(i32, H_MAGIC, MAGIC); // last: a reader that sees MAGIC sees the rest
+}
+
+/** The domain's identity (H_DOMAIN_ID): equal for every buffer object over the same domain's memory. */
+export function domainKey(i32: Int32Array): string {
+  return `${i32[H_DOMAIN_ID]}:${i32[H_DOMAIN_ID2]}:${i32.length}`;
 }
 
 export function readGeometry(i32: Int32Array): Geometry {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
-import { fixture, nextMessage } from '../helpers.js';
+import { call, fixture, nextMessage } from '../helpers.js';
 
 describe('Domain.attach(handle) in a spawned worker', () => {
   it('claims the reservation spawn() made for it (maxThreads 2: parent + one worker)', async () => {
@@ -20,6 +20,20 @@ describe('Domain.attach(handle) in a spawned worker', () => {
       assert.equal(typeof m, 'object', `the worker failed to attach: ${String(m)}`);
       assert.equal((m as { slot: number }).slot, 1);
       assert.match(d.describeThread(1), /alive/);
+    } finally {
+      await w.terminate();
+    }
+  });
+
+  it('a handle that arrives later through postMessage gives this thread the same Domain, not a second slot', async () => {
+    const d = Domain.create({ name: 'handle-by-message', maxThreads: 4 });
+    const w = d.spawn(fixture('rcu-review-worker'));
+    try {
+      await nextMessage(w, (x) => x.event === 'ready');
+      const r = await call(w, 'attachAgain', { handle: d.handle });
+      assert.equal(r.error, undefined, JSON.stringify(r));
+      assert.deepEqual([r.same, r.againSlot], [true, r.slot], JSON.stringify(r));
+      assert.doesNotMatch(d.describeThread(2), /alive/, 'no second slot was taken');
     } finally {
       await w.terminate();
     }
