@@ -454,7 +454,7 @@ export class Domain {
       Kind.PercpuRef,
       name,
       canonical,
-      { headerBytes: PR_HEADER_BYTES, percpuBytes: PR_PERCPU_BYTES, init: (obj) => PercpuRef.init(this.core.i32, obj, slot, options) },
+      { headerBytes: PR_HEADER_BYTES, percpuBytes: PR_PERCPU_BYTES, init: (obj) => PercpuRef.init(this.core.i32, obj, slot, this.core.gen, options) },
       (obj, pcpu) => new PercpuRef(this.core, name, cls, obj, pcpu, this.rcu, options.onRelease),
     );
     ref.setOnRelease(options.onRelease);

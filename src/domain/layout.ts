@@ -312,6 +312,7 @@ export const PR_FLAGS = 8; // static flags (PR_F_*), written once at creation
 export const PR_WAITERS = 9; // atomic: threads/tasks that may be sleeping on PR_EVENTS (a release notifies only if > 0)
 export const PR_SWITCH_SEQ = 10; // atomic: bumped per switch claim and per takeover; its value makes the owner's token unique
 export const PR_SWITCH_NO = 11; // atomic: bumped per switch claimed by claim() (a stale owner waits for it to move on)
+export const PR_CREATOR_GEN = 12; // the creator slot's generation: a later occupant of that slot is not the creator
 export const PR_HEADER_BYTES = 64;
 export const PR_M_ATOMIC = 1;
 export const PR_M_DEAD = 2;

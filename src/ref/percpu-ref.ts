@@ -2,7 +2,7 @@
  * PercpuRef: the kernel's percpu_ref (lib/percpu-refcount.c) across worker_threads (SPEC §4).
  *
  * State (layout.ts PR_*): a shared header line { MODE, COUNT, BIASED, FOLDED, SWITCHER, EVENTS,
- * RELEASES, CREATOR, FLAGS } and two Int32 words per thread in its per-thread area:
+ * RELEASES, CREATOR, CREATOR_GEN, FLAGS } and two Int32 words per thread in its per-thread area:
  *   pc[t]  (PR_PC_COUNT)  the percpu counter: plain ++/-- by thread t only, NEVER reset; it wraps
  *                         mod 2^32 and the sum over all threads is still exact (modular arithmetic
  *                         commutes, the kernel's argument);
@@ -89,7 +89,9 @@
  * the switch's end finds COUNT 0: it drops nothing, and reports the same way (switchRefTaken()),
  * never throwing out of its driver.
  *
- * onRelease: runs once per release on the thread that created the ref. That thread keeps an
+ * onRelease: runs once per release on the thread that created the ref (its slot, in the slot's
+ * generation at the time: CREATOR/CREATOR_GEN; a later occupant of a detached creator's slot is
+ * not the creator). That thread keeps an
  * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
  * yet released (the only state in which a release is expected). If the creating thread has exited,
  * onRelease never runs (the release itself still happens: drains resolve, isZero() is true).
@@ -133,6 +135,7 @@ import {
   PR_BIASED,
   PR_COUNT,
   PR_CREATOR,
+  PR_CREATOR_GEN,
   PR_EVENTS,
   PR_FLAGS,
   PR_FOLDED,
@@ -301,7 +304,7 @@ export class PercpuRef {
   }
 
   /** @internal initialise the shared header of a new ref (before it is published). */
-  static init(i32: Int32Array, obj: number, creator: number, o: PercpuRefOptions): void {
+  static init(i32: Int32Array, obj: number, creator: number, creatorGen: number, o: PercpuRefOptions): void {
     const h = obj >> 2;
     const allowReinit = !!(o.allowReinit || o.initAtomic || o.initDead);
     let mode = 0;
@@ -315,6 +318,7 @@ export class PercpuRef {
     i32[h + PR_BIASED] = mode & PR_M_ATOMIC ? 0 : 1;
     i32[h + PR_FOLDED] = 0;
     i32[h + PR_CREATOR] = creator;
+    i32[h + PR_CREATOR_GEN] = creatorGen;
     i32[h + PR_FLAGS] = allowReinit ? PR_F_ALLOW_REINIT : 0;
     i32[h + PR_WAITERS] = 0;
     i32[h + PR_SWITCHER] = 0;
@@ -335,7 +339,9 @@ export class PercpuRef {
   /** @internal the creating thread's getter may (re)set the release callback. */
   setOnRelease(fn: (() => void) | undefined): void {
     if (fn === undefined) return;
-    if (Atomics.load(this.i32, this.h + PR_CREATOR) !== this.core.slot) return; // runs on the creator only
+    // Runs on the creator only: its slot, in the generation it had (a detached creator's slot may
+    // have a new occupant, which did not create the ref).
+    if (Atomics.load(this.i32, this.h + PR_CREATOR) !== this.core.slot || Atomics.load(this.i32, this.h + PR_CREATOR_GEN) !== this.core.gen) return;
     this.onRelease = fn;
     if (!this.watching) {
       this.watching = true;

@@ -316,6 +316,25 @@ describe('PercpuRef', () => {
     }
   });
 
+  it("onRelease runs only on the creating thread, not on a later occupant of the creator's slot", async () => {
+    const other = Domain.create({ name: 'ref-creator-slot', maxThreads: 2 });
+    try {
+      const first = other.spawn(fixture('ref-creator-worker'), { workerData: { name: 'creator.r', detach: true } });
+      const exited = new Promise((r) => first.once('exit', r));
+      await nextMessage(first, (x) => x.event === 'detached');
+      await withTimeout(exited, 5000, 'first worker exit');
+      const second = other.spawn(fixture('ref-creator-worker'), { workerData: { name: 'creator.r' } });
+      const ready = await nextMessage<{ slot: number }>(second, (x) => x.event === 'ready');
+      assert.equal(ready.slot, 1, 'the second worker took the creator\'s freed slot');
+      await other.percpuRef('creator.r').killAndDrain({ timeoutMs: 5000 });
+      const r = await call(second, 'report');
+      assert.equal(r.released, 0, 'the callback of a thread that did not create the ref ran');
+      await second.terminate();
+    } finally {
+      other.detach();
+    }
+  });
+
   it('after detach() every fast path throws ERR_NOT_ATTACHED and writes nothing (the slot may have a new occupant)', () => {
     const other = Domain.create({ name: 'ref-detached-fast-path', maxThreads: 2 });
     const ref = other.percpuRef('detached.fast');
