@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Domain, QuiesceError } from '../../src/index.js';
+import { Domain } from '../../src/index.js';
+import { code } from '../helpers.js';
 
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
 
 describe('detach() while holding a lock', () => {
   for (const [what, take] of [

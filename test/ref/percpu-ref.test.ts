@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { Domain, PercpuRef, QuiesceError } from '../../src/index.js';
-import { call, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
+import { call, code, fixture, nextMessage, sleep, withTimeout } from '../helpers.js';
 import { PR_EVENTS, PR_WAITERS } from '../../src/domain/layout.js';
 
-const code = (c: string) => (e: unknown) => e instanceof QuiesceError && e.code === c;
 const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function spawnWorker(d: Domain): Promise<{ w: Worker; slot: number }> {
