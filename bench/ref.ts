@@ -17,8 +17,7 @@
  *  - shared bytes per ref per thread: target at most 8.
  */
 import { Domain, PercpuRef } from '../src/index.js';
-import { PR_PERCPU_BYTES } from '../src/domain/layout.js';
-import { CACHE_LINE_WORDS } from '../src/domain/layout.js';
+import { CACHE_LINE_WORDS, PR_PERCPU_BYTES } from '../src/domain/layout.js';
 import { consume, measurePair, row, type Row } from './harness.js';
 
 const INDEX_URL = new URL('../src/index.js', import.meta.url).href;

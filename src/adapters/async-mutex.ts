@@ -55,15 +55,14 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
   // tryAcquire() wrappers always have one, and on a wrapped Mutex it throws a TypeError. So ask it
   // guarded (only a Semaphore answers with a number), and shape each result after the ticket the
   // original acquire resolves with: a Semaphore's is [value, release], a Mutex's a release function.
-  let permits: number | undefined;
+  let permits: unknown;
   try {
     const getValue = (lock as Partial<AsyncSemaphoreLike>).getValue;
-    const v: unknown = typeof getValue === 'function' ? getValue.call(lock) : undefined;
-    if (typeof v === 'number') permits = v;
+    if (typeof getValue === 'function') permits = getValue.call(lock);
   } catch {
-    permits = undefined; // a wrapped Mutex
+    // a wrapped Mutex: permits stays undefined
   }
-  const mode = permits !== undefined && permits > 1 ? 'read' : 'write';
+  const mode = typeof permits === 'number' && permits > 1 ? 'read' : 'write';
   const cls = ld.classFor(name);
   const held: HeldLock[] = []; // acquisitions not yet released, oldest first (for release() without a releaser)
 

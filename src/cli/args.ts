@@ -25,7 +25,7 @@ export function parseArgs(argv: string[], known: string[]): Parsed {
     const name = a.startsWith('--') ? (eq > 0 ? a.slice(2, eq) : a.slice(2)) : '';
     if (!known.includes(name)) {
       if (!a.startsWith('--')) break; // the command starts here (no `--` given)
-      throw new UsageError(`unknown option ${a}${known.length ? ` (known: ${known.map((k) => '--' + k).join(', ')})` : ' (this command takes no options)'}`);
+      throw new UsageError(`unknown option ${a} (known: ${known.map((k) => '--' + k).join(', ')})`);
     }
     // `--html -- cmd` or `--json --html x`: the next word is not a value (write --json=--x for that file)
     const value = eq > 0 ? a.slice(eq + 1) : argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[++i] : undefined;
