@@ -1080,6 +1080,24 @@ export class PercpuRef {
     return e;
   }
 
+  /** A drain's switchesDone(): a switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED, a drain's names the holders. */
+  private async drainSwitches(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs: number | undefined): Promise<QuiesceError | undefined> {
+    try {
+      return await this.switchesDone(deadline, signal, op, timeoutMs);
+    } catch (e) {
+      throw this.asDrainError(e, op, timeoutMs, signal);
+    }
+  }
+
+  /** A drain's switchesDoneSync() (see drainSwitches()). */
+  private drainSwitchesSync(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs: number | undefined): QuiesceError | undefined {
+    try {
+      return this.switchesDoneSync(deadline, op, timeoutMs);
+    } catch (e) {
+      throw this.asDrainError(e, op, timeoutMs, signal);
+    }
+  }
+
   /** The switch in flight (for reports): its owner's slot (-1: ending) and a description. */
   private switchInFlight(): { owner: number; text: string } | null {
     const m = Atomics.load(this.i32, this.mode);
@@ -1121,15 +1139,7 @@ export class PercpuRef {
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
     const abort = (): Error => this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     if (signal?.aborted) throw abort();
-    // A switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED: a drain's names the holders.
-    const switches = async (): Promise<QuiesceError | undefined> => {
-      try {
-        return await this.switchesDone(deadline, signal, op, timeoutMs);
-      } catch (e) {
-        throw this.asDrainError(e, op, timeoutMs, signal);
-      }
-    };
-    let err = await switches();
+    let err = await this.drainSwitches(deadline, signal, op, timeoutMs);
     holdEventLoop();
     this.waitBegin();
     try {
@@ -1138,7 +1148,7 @@ export class PercpuRef {
         const st = this.drainStep(r0, op);
         if (st === 'released') break;
         if (st === 'switching') {
-          err ??= await switches();
+          err ??= await this.drainSwitches(deadline, signal, op, timeoutMs);
           continue;
         }
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
@@ -1173,12 +1183,7 @@ export class PercpuRef {
     const i32 = this.i32;
     if (signal?.aborted) throw this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
-    let err: QuiesceError | undefined;
-    try {
-      err = this.switchesDoneSync(deadline, op, timeoutMs);
-    } catch (e) {
-      throw this.asDrainError(e, op, timeoutMs, signal);
-    }
+    let err = this.drainSwitchesSync(deadline, signal, op, timeoutMs);
     this.waitBegin();
     try {
       err = this.drainLoopSync(err, r0, deadline, signal, op, timeoutMs);
@@ -1195,11 +1200,7 @@ export class PercpuRef {
       const st = this.drainStep(r0, op);
       if (st === 'released') break;
       if (st === 'switching') {
-        try {
-          err ??= this.switchesDoneSync(deadline, op, timeoutMs);
-        } catch (e) {
-          throw this.asDrainError(e, op, timeoutMs, signal);
-        }
+        err ??= this.drainSwitchesSync(deadline, signal, op, timeoutMs);
         continue;
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {
