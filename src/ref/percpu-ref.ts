@@ -577,10 +577,27 @@ export class PercpuRef {
     const token = this.newToken();
     Atomics.store(i32, this.h + PR_SWITCHER, token);
     Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
-    const run: SwitchRun = { snap: m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no, finished: false, ended: false, error: undefined, confirms: [] };
+    return this.own(m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no);
+  }
+
+  /**
+   * This thread now owns the switch under `token` (claim(), takeOver(), adoptBatch()): its run
+   * becomes this.run and the token a live one (newToken()) until retire().
+   */
+  private own(snap: number, token: number, no: number): SwitchRun {
+    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, confirms: [] };
     this.run = run;
     this.liveTokens.add(token);
     return run;
+  }
+
+  /** This driver is done with `run` (finish() or lose()). False if it already was. */
+  private retire(run: SwitchRun): boolean {
+    if (run.finished) return false;
+    run.finished = true;
+    this.liveTokens.delete(run.token);
+    if (this.run === run) this.run = null;
+    return true;
   }
 
   /**
@@ -671,11 +688,8 @@ export class PercpuRef {
    * lose() instead: the switch's reference is dropped once, by whoever ended the switch.
    */
   private finish(run: SwitchRun): void {
-    if (run.finished) return;
-    run.finished = true;
+    if (!this.retire(run)) return;
     run.ended = true;
-    this.liveTokens.delete(run.token);
-    if (this.run === run) this.run = null;
     this.bump();
     try {
       this.countSub(1, 'the end of a switch');
@@ -711,10 +725,7 @@ export class PercpuRef {
    * only when a later switch is claimed, which needs this one ended).
    */
   private lose(run: SwitchRun): void {
-    if (run.finished) return;
-    run.finished = true;
-    this.liveTokens.delete(run.token);
-    if (this.run === run) this.run = null;
+    if (!this.retire(run)) return;
     if (run.confirms.length > 0) void this.confirmWhenEnded(run);
   }
 
@@ -787,10 +798,7 @@ export class PercpuRef {
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
     const no = Atomics.load(i32, this.h + PR_SWITCH_NO);
-    const run: SwitchRun = { snap: this.rcu.gp.snap(), token, no, finished: false, ended: false, error: undefined, confirms: [] };
-    this.run = run; // the old owner's switch reference stays in COUNT: our finish() drops it
-    this.liveTokens.add(token);
-    return run;
+    return this.own(this.rcu.gp.snap(), token, no); // the old owner's switch reference stays in COUNT: our finish() drops it
   }
 
   /**
@@ -811,10 +819,7 @@ export class PercpuRef {
     const mark = this.core.slot + 1;
     const token = this.newToken();
     if (Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, mark, token) !== mark) return null;
-    const run: SwitchRun = { snap: kb.snap, token, no: 0, finished: false, ended: false, error: undefined, confirms: [] };
-    this.run = run;
-    this.liveTokens.add(token);
-    return run;
+    return this.own(kb.snap, token, 0);
   }
 
   /**
@@ -1075,6 +1080,24 @@ export class PercpuRef {
     return e;
   }
 
+  /** A drain's switchesDone(): a switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED, a drain's names the holders. */
+  private async drainSwitches(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs: number | undefined): Promise<QuiesceError | undefined> {
+    try {
+      return await this.switchesDone(deadline, signal, op, timeoutMs);
+    } catch (e) {
+      throw this.asDrainError(e, op, timeoutMs, signal);
+    }
+  }
+
+  /** A drain's switchesDoneSync() (see drainSwitches()). */
+  private drainSwitchesSync(deadline: Deadline, signal: AbortSignal | undefined, op: string, timeoutMs: number | undefined): QuiesceError | undefined {
+    try {
+      return this.switchesDoneSync(deadline, op, timeoutMs);
+    } catch (e) {
+      throw this.asDrainError(e, op, timeoutMs, signal);
+    }
+  }
+
   /** The switch in flight (for reports): its owner's slot (-1: ending) and a description. */
   private switchInFlight(): { owner: number; text: string } | null {
     const m = Atomics.load(this.i32, this.mode);
@@ -1116,15 +1139,7 @@ export class PercpuRef {
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
     const abort = (): Error => this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     if (signal?.aborted) throw abort();
-    // A switch's wait gives up with a bare ERR_TIMEOUT/ERR_ABORTED: a drain's names the holders.
-    const switches = async (): Promise<QuiesceError | undefined> => {
-      try {
-        return await this.switchesDone(deadline, signal, op, timeoutMs);
-      } catch (e) {
-        throw this.asDrainError(e, op, timeoutMs, signal);
-      }
-    };
-    let err = await switches();
+    let err = await this.drainSwitches(deadline, signal, op, timeoutMs);
     holdEventLoop();
     this.waitBegin();
     try {
@@ -1133,7 +1148,7 @@ export class PercpuRef {
         const st = this.drainStep(r0, op);
         if (st === 'released') break;
         if (st === 'switching') {
-          err ??= await switches();
+          err ??= await this.drainSwitches(deadline, signal, op, timeoutMs);
           continue;
         }
         if ((await waitOn(i32, this.h + PR_EVENTS, ev, deadline, signal, abort)) === 'timed-out') {
@@ -1168,12 +1183,7 @@ export class PercpuRef {
     const i32 = this.i32;
     if (signal?.aborted) throw this.drainError('ERR_ABORTED', op, timeoutMs, signal);
     const r0 = Atomics.load(i32, this.h + PR_RELEASES);
-    let err: QuiesceError | undefined;
-    try {
-      err = this.switchesDoneSync(deadline, op, timeoutMs);
-    } catch (e) {
-      throw this.asDrainError(e, op, timeoutMs, signal);
-    }
+    let err = this.drainSwitchesSync(deadline, signal, op, timeoutMs);
     this.waitBegin();
     try {
       err = this.drainLoopSync(err, r0, deadline, signal, op, timeoutMs);
@@ -1190,11 +1200,7 @@ export class PercpuRef {
       const st = this.drainStep(r0, op);
       if (st === 'released') break;
       if (st === 'switching') {
-        try {
-          err ??= this.switchesDoneSync(deadline, op, timeoutMs);
-        } catch (e) {
-          throw this.asDrainError(e, op, timeoutMs, signal);
-        }
+        err ??= this.drainSwitchesSync(deadline, signal, op, timeoutMs);
         continue;
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 100) === 'timed-out') {
