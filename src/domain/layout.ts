@@ -265,7 +265,7 @@ export const RWSEM_OWNER = 1; // atomic: slot+1 of the thread holding it for wri
 export const RWSEM_HEADER_BYTES = 64;
 // percpu words
 export const RWSEM_PC_READS = 0; // read sides held by this thread (owner-only writes; read by the death handler)
-export const RWSEM_PC_WWAIT = 1; // writers of this thread counted in RWSEM_COUNT's waiting-writers field (same rules)
+export const RWSEM_PC_WWAIT = 1; // writers of this thread counted in RWSEM_COUNT's waiting-writers field (same rules): async + 65536 x sync (rwsem.ts)
 export const RWSEM_PERCPU_BYTES = 8;
 
 // ---- Completion (locks/completion.ts) -------------------------------------------------------------

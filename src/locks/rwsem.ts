@@ -43,6 +43,20 @@
  * `localWaitingWriters` the writers of this thread counted in WWAIT (registerWriter until the
  * registration is converted into the lock or taken back).
  *
+ * Stuck writers (the RwSem side of mutex.ts's "stuck grant"): an async write() can take the lock only
+ * when its thread runs its event loop. While that thread is blocked in a quiesce wait elsewhere (its
+ * slot OFFLINE), its waiting writers cannot run, yet counted in WWAIT they would keep every new
+ * reader out, so a reader that the blocked thread waits for could never get in: a deadlock no lock
+ * order of the program explains. So a reader that finds waiting writers counts them per thread
+ * (each thread's percpu WWAIT word says how many of its registrations are async and how many sync,
+ * WWAIT_SYNC) and enters anyway when every one is an async writer of an OFFLINE thread
+ * (writersStuck). Write-favoring is a policy, not exclusion (the count word alone decides that), so a
+ * thread coming back online just after the check costs nothing but one reader let in ahead of its
+ * writer. A writer blocked in writeSync() is OFFLINE too but runs as soon as it is woken: it keeps
+ * readers out as before. A thread blocked in its own Atomics.wait (not a quiesce wait) is
+ * indistinguishable from a busy one: not covered (as for the mutex). Readers already asleep notice
+ * at the end of their wait slice (SLICE_MS).
+ *
  * Owner death: a thread that dies holding the write side (the OWNER word names it) or read sides
  * (each thread mirrors how many it holds in its percpu READS word, written only by itself;
  * handoff moves one from the handing thread's word to the adopting thread's) has them released by
@@ -61,7 +75,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, percpuWord } from '../domain/layout.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, ThreadState, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
@@ -71,6 +85,9 @@ const READER_MASK = 0x3ffff;
 const WRITER_LOCKED = 1 << 18;
 const WWAIT = 1 << 19;
 const WWAIT_MASK = 0xfff << 19;
+/** A thread's percpu WWAIT word: async registrations + WWAIT_SYNC x sync ones (writeSync, at most one). */
+const WWAIT_SYNC = 1 << 16;
+const ASYNC_MASK = WWAIT_SYNC - 1;
 
 // Safe to run again after a partial run (domain.ts header): each item is claimed by the CAS or
 // exchange that clears its word and undone by the Atomics right after it (no call in between), so
@@ -93,7 +110,8 @@ onThreadDeath(Kind.RwSem, (core, dead, _name, obj, pcpu) => {
   // ... and its registrations as a waiting writer (its percpu WWAIT word): counted, they would keep
   // every new reader out for good.
   const ww = percpuWord(core.g, dead, pcpu) + RWSEM_PC_WWAIT;
-  const m = Atomics.exchange(i32, ww, 0);
+  const x = Atomics.exchange(i32, ww, 0);
+  const m = (x & ASYNC_MASK) + (x >>> 16);
   if (m > 0) {
     Atomics.sub(i32, h + RWSEM_COUNT, m * WWAIT);
     Atomics.notify(i32, h + RWSEM_COUNT);
@@ -161,10 +179,13 @@ export class RwSem {
   private readonly myWwaitW: number; // this thread's percpu WWAIT word
   private readonly ownerW: number;
   private readonly me: number;
+  private readonly pcpu: number;
   /** Read sides held by contexts of this thread (ERR_DEADLOCK checks). */
   private localReads = 0;
   /** Writers of this thread registered in WWAIT (waiting async tasks; ERR_DEADLOCK checks). */
   private localWaitingWriters = 0;
+  /** This thread's percpu WWAIT word as last stored: async + WWAIT_SYNC x sync registrations. */
+  private wwaitWord = 0;
   readonly lockdepClass: LockClass;
   /** lockdep acquire options, built once (no allocation per acquisition). */
   private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
@@ -185,6 +206,7 @@ export class RwSem {
     this.countW = (obj >> 2) + RWSEM_COUNT;
     this.ownerW = (obj >> 2) + RWSEM_OWNER;
     this.me = core.slot;
+    this.pcpu = pcpu;
     this.lockdepClass = ld.classFor(cls);
   }
 
@@ -208,12 +230,32 @@ export class RwSem {
 
   /**
    * Count writers of this thread registered in WWAIT, locally and in its percpu word (for the death
-   * handler). Called AFTER adding to the count word and BEFORE taking from it: a thread that dies in
-   * between leaves at worst a registration the handler cannot see, never one it would undo twice.
+   * handler and writersStuck; `unit` 1 for an async writer, WWAIT_SYNC for writeSync). Called AFTER
+   * adding to the count word and BEFORE taking from it: a thread that dies in between leaves at
+   * worst a registration the handler cannot see, never one it would undo twice; and a reader's
+   * per-thread sum never exceeds what the count word holds (writersStuck errs towards waiting).
    */
-  private waitingWriters(delta: 1 | -1): void {
+  private waitingWriters(delta: 1 | -1, unit: number): void {
     this.localWaitingWriters += delta;
-    Atomics.store(this.i32, this.myWwaitW, this.localWaitingWriters);
+    this.wwaitWord += delta * unit;
+    Atomics.store(this.i32, this.myWwaitW, this.wwaitWord);
+  }
+
+  /**
+   * `v`'s waiting writers are all async writers of threads blocked in a quiesce wait (see the header,
+   * "Stuck writers"): they cannot take the lock before their threads run again, so a reader need not
+   * wait behind them. O(maxThreads) Atomics loads, only when writers wait.
+   */
+  private writersStuck(v: number): boolean {
+    let n = (v & WWAIT_MASK) >>> 19;
+    const { g, threads } = this.core;
+    for (let t = 0; t < g.maxThreads && n > 0; t++) {
+      const w = Atomics.load(this.i32, percpuWord(g, t, this.pcpu) + RWSEM_PC_WWAIT);
+      if (w === 0) continue;
+      if (w >= WWAIT_SYNC || threads.state(t) !== ThreadState.OFFLINE) return false; // it can run
+      n -= w;
+    }
+    return n === 0;
   }
 
   /** @internal for tests and diagnostics. */
@@ -228,38 +270,41 @@ export class RwSem {
     const { i32, countW } = this;
     for (;;) {
       const v = Atomics.load(i32, countW);
-      if ((v & (WRITER_LOCKED | WWAIT_MASK)) !== 0) return false;
+      if ((v & WRITER_LOCKED) !== 0 || ((v & WWAIT_MASK) !== 0 && !this.writersStuck(v))) return false;
       if ((v & READER_MASK) === READER_MASK) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many readers (${READER_MASK})`);
       if (Atomics.compareExchange(i32, countW, v, v + 1) === v) return true;
     }
   }
 
-  /** `registered`: this writer counts in WWAIT and converts that registration into the lock. */
-  private tryDownWrite(registered: boolean): boolean {
+  /**
+   * `unit` 0: an unregistered writer. Else this writer counts in WWAIT (registered with that unit,
+   * see waitingWriters) and converts that registration into the lock.
+   */
+  private tryDownWrite(unit: number): boolean {
     const { i32, countW } = this;
     for (;;) {
       const v = Atomics.load(i32, countW);
       if ((v & (WRITER_LOCKED | READER_MASK)) !== 0) return false;
-      const n = (registered ? v - WWAIT : v) | WRITER_LOCKED;
-      if (registered) this.waitingWriters(-1); // percpu word first (see waitingWriters)
+      const n = (unit !== 0 ? v - WWAIT : v) | WRITER_LOCKED;
+      if (unit !== 0) this.waitingWriters(-1, unit); // percpu word first (see waitingWriters)
       if (Atomics.compareExchange(i32, countW, v, n) === v) {
         Atomics.store(i32, this.ownerW, this.me + 1);
         return true;
       }
-      if (registered) this.waitingWriters(1); // still registered: the CAS did not happen
+      if (unit !== 0) this.waitingWriters(1, unit); // still registered: the CAS did not happen
     }
   }
 
-  private registerWriter(): void {
+  private registerWriter(unit: number): void {
     if ((Atomics.load(this.i32, this.countW) & WWAIT_MASK) === WWAIT_MASK) {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many waiting writers`);
     }
     Atomics.add(this.i32, this.countW, WWAIT);
-    this.waitingWriters(1);
+    this.waitingWriters(1, unit);
   }
 
-  private unregisterWriter(): void {
-    this.waitingWriters(-1);
+  private unregisterWriter(unit: number): void {
+    this.waitingWriters(-1, unit);
     Atomics.sub(this.i32, this.countW, WWAIT);
     Atomics.notify(this.i32, this.countW); // readers may have waited only because of us
   }
@@ -330,7 +375,7 @@ export class RwSem {
   tryWrite(): WriteGuard | null {
     this.core.checkAttached(this.what);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldTry) : null;
-    if (!this.tryDownWrite(false)) {
+    if (!this.tryDownWrite(0)) {
       ld.abandon(h);
       return null;
     }
@@ -360,7 +405,7 @@ export class RwSem {
     const deadline = new Deadline(timeoutMs);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldAsync) : null;
     try {
-      if (!this.tryDownWrite(false)) await this.waitAsync('write', deadline, signal, timeoutMs);
+      if (!this.tryDownWrite(0)) await this.waitAsync('write', deadline, signal, timeoutMs);
     } catch (e) {
       ld.abandon(h);
       throw e;
@@ -377,11 +422,12 @@ export class RwSem {
   private *down(mode: Mode, sync: boolean, signal: AbortSignal | undefined, timeoutMs: number | undefined): WaitProgram<void> {
     const op = sync ? `${mode}Sync()` : `${mode}()`;
     const writer = mode === 'write';
-    if (writer) this.registerWriter();
+    const unit = sync ? WWAIT_SYNC : 1;
+    if (writer) this.registerWriter(unit);
     try {
       for (;;) {
         const v = Atomics.load(this.i32, this.countW);
-        if (writer ? this.tryDownWrite(true) : this.tryDownRead()) return;
+        if (writer ? this.tryDownWrite(unit) : this.tryDownRead()) return;
         if (sync && !writer && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
           throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
         }
@@ -390,7 +436,7 @@ export class RwSem {
         if (r === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
       }
     } catch (e) {
-      if (writer) this.unregisterWriter();
+      if (writer) this.unregisterWriter(unit);
       throw e;
     }
   }
@@ -446,7 +492,7 @@ export class RwSem {
     this.checkSelfDeadlock('write');
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldSync) : null;
     try {
-      if (!this.tryDownWrite(false)) this.waitSync('write', deadline, signal, timeoutMs);
+      if (!this.tryDownWrite(0)) this.waitSync('write', deadline, signal, timeoutMs);
     } catch (e) {
       ld.abandon(h);
       throw e;

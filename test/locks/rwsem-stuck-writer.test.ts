@@ -1,0 +1,61 @@
+/*
+ * SPEC §5: RwSem is write-favoring: once a writer waits, new readers wait behind it. An async
+ * write() can only take the lock when its thread runs its event loop. If that thread is blocked in
+ * a quiesce wait elsewhere, its writer cannot run, and before the fix it still kept every new
+ * reader out: a reader the blocked thread waits for could never get in (a deadlock no lock order
+ * of the program explains; the RwSem side of the Mutex's stuck grant, mutex-stuck-grant.test.ts).
+ * A writer blocked in writeSync() runs as soon as it is woken, so it must still keep readers out.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+import { Domain, QuiesceError } from '../../src/index.js';
+import { call, spawnReady, until } from '../helpers.js';
+
+describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
+  const d = Domain.create({ name: 'rwsem-stuck-writer', maxThreads: 4 });
+  const workers: Worker[] = [];
+  after(async () => {
+    for (const w of workers) await w.terminate();
+  });
+
+  it('an async write() of a blocked thread does not keep out a reader that thread waits for', async () => {
+    const rw = d.rwsem('stuck');
+    const done = d.completion('stuck.done');
+    const holder = await spawnReady(d, 'locks-worker');
+    const reader = await spawnReady(d, 'locks-worker');
+    workers.push(holder, reader);
+    // holder reads and lets go by itself later (this thread is blocked by then)
+    await call(holder, 'rwRead', { name: 'stuck', key: 'r', releaseAfterMs: 150 });
+    const wp = rw.write({ timeoutMs: 10000 }); // waits for holder's read: counted in WWAIT
+    await until(() => rw.debugState().writersWaiting === 1, 3000, 'write() waits');
+    // reader wants to read (behind our writer), then completes `done`, which this thread blocks on
+    const readerDone = call(reader, 'rwReadThenComplete', { name: 'stuck', completion: 'stuck.done', timeoutMs: 3000 }, 20000);
+    let blocked: string = 'ok';
+    try {
+      done.waitSync({ timeoutMs: 5000 }); // our write() cannot run meanwhile
+    } catch (e) {
+      blocked = e instanceof QuiesceError ? e.code : String(e);
+    }
+    const r = await readerDone;
+    const g = await wp; // the writer gets it once the reader is gone
+    g.unlock();
+    assert.deepEqual({ waitSync: blocked, reader: r.error ?? 'ok' }, { waitSync: 'ok', reader: 'ok' });
+    assert.deepEqual(rw.debugState(), { readers: 0, writer: false, writersWaiting: 0, localReads: 0 });
+  });
+
+  it('a writer blocked in writeSync() on another thread still keeps new readers out', async () => {
+    const rw = d.rwsem('sync-writer');
+    const w = await spawnReady(d, 'locks-worker');
+    workers.push(w);
+    const r = rw.readSync();
+    w.postMessage({ id: -1, cmd: 'rwWrite', name: 'sync-writer', key: 'w' }); // blocks (OFFLINE) behind our read
+    await until(() => rw.debugState().writersWaiting === 1, 3000, 'the worker waits in writeSync()');
+    await new Promise((res) => setTimeout(res, 20)); // well inside its blocking wait
+    const t = rw.tryRead();
+    t?.unlock();
+    r.unlock();
+    await call(w, 'release', { key: 'w' }, 10000).catch(() => {}); // after it got the lock
+    assert.equal(t, null, 'a reader got in ahead of a writer that is only asleep');
+  });
+});
