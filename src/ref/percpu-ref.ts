@@ -892,9 +892,10 @@ export class PercpuRef {
       if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
       const mine = this.run ?? this.adoptBatch() ?? this.takeOver();
       if (mine) {
+        const driven = this.runDriven.has(mine);
         this.runDriven.add(mine); // an async driver of it, if any, finds it finished
         if (!this.driveSync(mine, deadline)) {
-          if (!mine.finished) void this.driveAsync(mine); // hand it back to an async driver
+          if (!mine.finished && !driven) void this.driveAsync(mine); // hand it to an async driver (a second one would only wait twice: advance() re-checks the grace period)
           throw timeoutError(this.what, op, timeoutMs);
         }
         if (mine.ended) return mine.error;
