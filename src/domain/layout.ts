@@ -283,7 +283,7 @@ export const RSYNC_WORDS = 5;
 
 // ---- PercpuRwSem (locks/percpu-rwsem.ts) --------------------------------------------------------------
 export const PRW_RSYNC = 0; // RSYNC_WORDS words: the rcu_sync (readers' fast-path switch)
-export const PRW_BLOCK = 8; // atomic: 0, or slot+1 of the writer holding the lock (sem->block)
+export const PRW_BLOCK = 8; // atomic: 0, or slot+1 of the writer holding the lock (sem->block), | DRAINING (percpu-rwsem.ts)
 export const PRW_READER_EVENTS = 9; // atomic: bumped + notified by slow-path read unlocks (sem->writer)
 export const PRW_HEADER_BYTES = 64;
 // percpu words

@@ -45,6 +45,20 @@
  *    the writer's writes precede its Atomics.store(BLOCK, 0) (slow readers load BLOCK) and its
  *    rcu_sync_exit grace period (fast readers), as in the kernel's W_R/R_W comment.
  *
+ * Stuck writers (the PercpuRwSem side of mutex.ts's "stuck grant"): an async write() holding BLOCK
+ * while it waits for readers to leave can go on only when its thread runs its event loop. If that
+ * thread is blocked in a quiesce wait elsewhere (slot OFFLINE), readers queued on BLOCK could wait
+ * for a writer that cannot run, and a reader the blocked thread waits for could never get in: a
+ * deadlock no lock order explains. So an async writer takes BLOCK marked DRAINING, and a slow-path
+ * reader that finds BLOCK = owner|DRAINING with the owner OFFLINE enters anyway (writerStuck). The
+ * writer, once its readers are gone, clears DRAINING (Atomics.store: only BLOCK's holder writes it)
+ * and sums the counts AGAIN; if a reader came in meanwhile it sets DRAINING back and keeps waiting.
+ * Dekker once more: a reader that entered did add(read_count) then load(BLOCK) -> DRAINING, so
+ * that load precedes the writer's store clearing DRAINING, and the writer's second sum sees the
+ * increment. A writer that holds the lock (DRAINING clear), and any writeSync() (it runs as soon
+ * as it is woken), keeps readers out as before. Readers already queued notice at the end of their
+ * wait slice (READ_SLICE_MS). A thread blocked in its own Atomics.wait looks busy: not covered.
+ *
  * Thread death: counters of a dead thread stay in the sum (its reads are never released): a writer
  * waits for them until its timeout, whose error names them. A writer that dies holding BLOCK is
  * released by the death handler (like a robust futex: the protected data may be inconsistent).
@@ -73,10 +87,17 @@ import { doubleUnlockError, notOwnerError } from './guard.js';
 import { claimHandoffSlot, makeHandoffToken, takeHandoffToken, type Handoff, type HandoffToken } from './handoff.js';
 import { GP_IDLE, GP_PASSED, RcuSync } from './rcu-sync.js';
 
+/** BLOCK = writer's slot+1 | DRAINING while an async writer waits for readers (header, "Stuck writers"). */
+const DRAINING = 1 << 20;
+const BLOCK_SLOT = DRAINING - 1;
+/** Sleep slice of a queued reader: how soon it notices a writer whose thread blocked elsewhere. */
+const READ_SLICE_MS = 200;
+
 onThreadDeath(Kind.PercpuRwSem, (core, slot, _name, obj, pcpu) => {
   const h = obj >> 2;
   const i32 = core.i32;
-  if (Atomics.compareExchange(i32, h + PRW_BLOCK, slot + 1, 0) === slot + 1) {
+  const b = Atomics.load(i32, h + PRW_BLOCK);
+  if ((b & BLOCK_SLOT) === slot + 1 && Atomics.compareExchange(i32, h + PRW_BLOCK, b, 0) === b) {
     Atomics.notify(i32, h + PRW_BLOCK);
   }
   // Its rcu_sync_exits will never run: do them on its behalf, once per enter it recorded in its
@@ -251,10 +272,16 @@ export class PercpuRwSem {
       return true;
     }
     Atomics.add(i32, this.myRead, 1);
-    if (Atomics.load(i32, this.h + PRW_BLOCK) === 0) return true;
+    const b = Atomics.load(i32, this.h + PRW_BLOCK);
+    if (b === 0 || this.writerStuck(b)) return true;
     Atomics.sub(i32, this.myRead, 1);
     this.wakeWriter();
     return false;
+  }
+
+  /** BLOCK `b` is an async writer's that waits for readers while its thread is blocked elsewhere (header). */
+  private writerStuck(b: number): boolean {
+    return (b & DRAINING) !== 0 && this.core.threads.state((b & BLOCK_SLOT) - 1) === ThreadState.OFFLINE;
   }
 
   private wakeWriter(): void {
@@ -292,14 +319,14 @@ export class PercpuRwSem {
   private *downReadWait(op: string, sync: boolean, timeoutMs: number | undefined): WaitProgram<void> {
     for (;;) {
       const b = Atomics.load(this.i32, this.h + PRW_BLOCK);
-      if (b === 0) {
+      if (b === 0 || this.writerStuck(b)) {
         if (this.downReadTrylock()) return;
         continue;
       }
       if (sync) this.checkReadDeadlock(b);
-      if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out') {
+      if ((yield { index: this.h + PRW_BLOCK, value: b, sliceMs: READ_SLICE_MS }) === 'timed-out') {
         if (this.downReadTrylock()) return;
-        throw timeoutError(this.what, op, timeoutMs, { writer: b - 1 });
+        throw timeoutError(this.what, op, timeoutMs, { writer: (b & BLOCK_SLOT) - 1 });
       }
     }
   }
@@ -340,7 +367,7 @@ export class PercpuRwSem {
     if (this.localWrites > 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while this thread holds it for write (it could never be released)`);
     }
-    if (block === this.core.slot + 1) {
+    if ((block & BLOCK_SLOT) === this.core.slot + 1) {
       // No write guard here, yet BLOCK is this thread's: a suspended async write() of this thread
       // holds it. It can go on (and release BLOCK) only once this thread returns to the event loop.
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() while a suspended async write() of this thread holds it (it could never be released)`);
@@ -348,7 +375,7 @@ export class PercpuRwSem {
     if (this.localReads > 0 && block !== 0) {
       throw new QuiesceError(
         'ERR_DEADLOCK',
-        `${this.what}: readSync() while this thread holds a read of it and a writer (thread ${block - 1}) waits for that read to end`,
+        `${this.what}: readSync() while this thread holds a read of it and a writer (thread ${(block & BLOCK_SLOT) - 1}) waits for that read to end`,
       );
     }
   }
@@ -426,38 +453,48 @@ export class PercpuRwSem {
     }
     // BLOCK held by this thread but no write guard here: a suspended async write() of this thread
     // holds it (draining readers). It can only go on once this thread returns to the event loop.
-    if (Atomics.load(this.i32, this.h + PRW_BLOCK) === this.core.slot + 1) {
+    if ((Atomics.load(this.i32, this.h + PRW_BLOCK) & BLOCK_SLOT) === this.core.slot + 1) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: writeSync() while a suspended async write() of this thread holds it (the writer would wait for itself)`);
     }
   }
 
-  /** Take BLOCK (CAS 0 -> slot+1): the percpu_down_write trylock; false if another writer has it. */
-  private takeBlock(): number {
-    return Atomics.compareExchange(this.i32, this.h + PRW_BLOCK, 0, this.core.slot + 1);
+  /**
+   * Take BLOCK (CAS 0 -> slot+1, | DRAINING for an async writer still to wait for readers): the
+   * percpu_down_write trylock; returns what BLOCK held (0: taken).
+   */
+  private takeBlock(draining = 0): number {
+    return Atomics.compareExchange(this.i32, this.h + PRW_BLOCK, 0, (this.core.slot + 1) | draining);
   }
 
   /**
    * percpu_down_write as a wait program: a grace period (rcu_sync_enter), then BLOCK, then wait
    * for the readers to leave. Each step undoes itself if a later one times out or is aborted.
    */
-  private *downWrite(op: string, timeoutMs: number | undefined): WaitProgram<void> {
+  private *downWrite(op: string, timeoutMs: number | undefined, async: boolean): WaitProgram<void> {
     const i32 = this.i32;
+    const drain = async ? DRAINING : 0;
     if (!(yield* this.rs.enter())) throw timeoutError(this.what, op, timeoutMs, { phase: 'grace period' });
     try {
       // Only our own successful CAS makes BLOCK ours: BLOCK names a thread, not a task, so
       // seeing our slot there may mean another async task of this thread holds it.
       for (;;) {
-        const b = this.takeBlock();
+        const b = this.takeBlock(drain);
         if (b === 0) break;
         if ((yield { index: this.h + PRW_BLOCK, value: b }) === 'timed-out') {
-          if (this.takeBlock() === 0) break;
-          throw timeoutError(this.what, op, timeoutMs, { phase: 'writer', writer: b - 1 });
+          if (this.takeBlock(drain) === 0) break;
+          throw timeoutError(this.what, op, timeoutMs, { phase: 'writer', writer: (b & BLOCK_SLOT) - 1 });
         }
       }
       try {
         for (;;) {
           const ev = Atomics.load(i32, this.h + PRW_READER_EVENTS);
-          if (this.readersActive() === 0) break;
+          if (this.readersActive() === 0) {
+            if (!async) break;
+            // Held from here on: clear DRAINING, then sum again (header, "Stuck writers").
+            Atomics.store(i32, this.h + PRW_BLOCK, this.core.slot + 1);
+            if (this.readersActive() === 0) break;
+            Atomics.store(i32, this.h + PRW_BLOCK, (this.core.slot + 1) | DRAINING); // a reader came in while we could not run
+          }
           if ((yield { index: this.h + PRW_READER_EVENTS, value: ev }) === 'timed-out' && this.readersActive() !== 0) {
             throw this.drainTimeout(op, timeoutMs);
           }
@@ -479,7 +516,7 @@ export class PercpuRwSem {
     if (signal?.aborted) throw abortedError(this.what, 'write()', signal);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.asyncOpts) : null;
     try {
-      await runAsync(this.i32, this.downWrite('write()', timeoutMs), new Deadline(timeoutMs), signal, () => abortedError(this.what, 'write()', signal));
+      await runAsync(this.i32, this.downWrite('write()', timeoutMs, true), new Deadline(timeoutMs), signal, () => abortedError(this.what, 'write()', signal));
     } catch (e) {
       ld.abandon(h);
       throw e;
@@ -497,7 +534,7 @@ export class PercpuRwSem {
     if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: writeSync() inside an RCU read section would wait for itself`);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.syncOpts) : null;
     try {
-      runSync(this.i32, this.downWrite('writeSync()', timeoutMs), new Deadline(timeoutMs));
+      runSync(this.i32, this.downWrite('writeSync()', timeoutMs, false), new Deadline(timeoutMs));
     } catch (e) {
       ld.abandon(h);
       throw e;

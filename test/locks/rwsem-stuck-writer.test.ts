@@ -18,13 +18,18 @@ describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
   after(async () => {
     for (const w of workers) await w.terminate();
   });
+  /** A scripted worker, terminated after the suite even if the test fails. */
+  const worker = async (): Promise<Worker> => {
+    const w = await spawnReady(d, 'locks-worker');
+    workers.push(w);
+    return w;
+  };
 
   it('an async write() of a blocked thread does not keep out a reader that thread waits for', async () => {
     const rw = d.rwsem('stuck');
     const done = d.completion('stuck.done');
-    const holder = await spawnReady(d, 'locks-worker');
-    const reader = await spawnReady(d, 'locks-worker');
-    workers.push(holder, reader);
+    const holder = await worker();
+    const reader = await worker();
     // holder reads and lets go by itself later (this thread is blocked by then)
     await call(holder, 'rwRead', { name: 'stuck', key: 'r', releaseAfterMs: 150 });
     const wp = rw.write({ timeoutMs: 10000 }); // waits for holder's read: counted in WWAIT
@@ -46,8 +51,7 @@ describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
 
   it('a writer blocked in writeSync() on another thread still keeps new readers out', async () => {
     const rw = d.rwsem('sync-writer');
-    const w = await spawnReady(d, 'locks-worker');
-    workers.push(w);
+    const w = await worker();
     const r = rw.readSync();
     w.postMessage({ id: -1, cmd: 'rwWrite', name: 'sync-writer', key: 'w' }); // blocks (OFFLINE) behind our read
     await until(() => rw.debugState().writersWaiting === 1, 3000, 'the worker waits in writeSync()');
