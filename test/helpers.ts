@@ -13,6 +13,25 @@ export async function spawnReady(d: { spawn(url: URL): Worker }, name: string): 
   return w;
 }
 
+/**
+ * Scripted workers of fixture `name` in `d`: spawn() starts one and waits for 'ready'; stop()
+ * (register it with `after`) terminates every one started, including those of a test that failed
+ * half-way (a worker left alive would keep the test process from exiting).
+ */
+export function workerPool(d: { spawn(url: URL): Worker }, name: string): { spawn(): Promise<Worker>; stop(): Promise<void> } {
+  const workers: Worker[] = [];
+  return {
+    async spawn() {
+      const w = await spawnReady(d, name);
+      workers.push(w);
+      return w;
+    },
+    async stop() {
+      for (const w of workers.splice(0)) await w.terminate();
+    },
+  };
+}
+
 /** Resolve with the first message from `w` that satisfies `pred`, or reject after `ms`. */
 export function nextMessage<T = any>(w: Worker, pred: (m: any) => boolean = () => true, ms = 10000): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -9,29 +9,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Worker } from 'node:worker_threads';
 import { PRW_BLOCK } from '../../src/domain/layout.js';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { call, spawnReady, until } from '../helpers.js';
+import { call, until, workerPool } from '../helpers.js';
 
 describe('PercpuRwSem: a writer draining readers whose thread is blocked elsewhere', () => {
   const d = Domain.create({ name: 'pcpu-stuck-writer', maxThreads: 8 });
-  const workers: Worker[] = [];
-  after(async () => {
-    for (const w of workers) await w.terminate();
-  });
-  /** A scripted worker, terminated after the suite even if the test fails. */
-  const worker = async (): Promise<Worker> => {
-    const w = await spawnReady(d, 'locks-pcpu-worker');
-    workers.push(w);
-    return w;
-  };
+  const pool = workerPool(d, 'locks-pcpu-worker');
+  after(() => pool.stop());
 
   it('an async write() of a blocked thread does not keep out a reader that thread waits for', async () => {
     const sem = d.percpuRwsem('stuck');
     const done = d.completion('pstuck.done');
-    const holder = await worker();
-    const reader = await worker();
+    const holder = await pool.spawn();
+    const reader = await pool.spawn();
     // holder reads and lets go by itself later (this thread is blocked by then)
     await call(holder, 'read', { name: 'stuck', key: 'r', sync: true, timeoutMs: 5000, releaseAfterMs: 150 });
     const wp = sem.write({ timeoutMs: 10000 }); // a grace period, BLOCK, then waits for holder's read
@@ -58,8 +49,8 @@ describe('PercpuRwSem: a writer draining readers whose thread is blocked elsewhe
     // The writer's second sum must see that reader, or both would be inside.
     const sem = d.percpuRwsem('race');
     const done = d.completion('prace.done');
-    const holder = await worker();
-    const reader = await worker();
+    const holder = await pool.spawn();
+    const reader = await pool.spawn();
     const flag = new Int32Array(new SharedArrayBuffer(16));
     const blockW = (sem as unknown as { h: number }).h + PRW_BLOCK;
     const i32 = (sem as unknown as { i32: Int32Array }).i32;
@@ -101,7 +92,7 @@ describe('PercpuRwSem: a writer draining readers whose thread is blocked elsewhe
 
   it('a writer blocked in writeSync() on another thread still keeps new readers out', async () => {
     const sem = d.percpuRwsem('sync-writer');
-    const w = await worker();
+    const w = await pool.spawn();
     const r = sem.readSync();
     const wrote = call(w, 'write', { name: 'sync-writer', key: 'w', sync: true, timeoutMs: 10000 }, 20000); // blocks (OFFLINE) behind our read
     await until(() => sem.isWriteLocked(), 5000, 'the worker holds BLOCK, waiting for our read');

@@ -8,28 +8,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Worker } from 'node:worker_threads';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { call, spawnReady, until } from '../helpers.js';
+import { call, until, workerPool } from '../helpers.js';
 
 describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
   const d = Domain.create({ name: 'rwsem-stuck-writer', maxThreads: 4 });
-  const workers: Worker[] = [];
-  after(async () => {
-    for (const w of workers) await w.terminate();
-  });
-  /** A scripted worker, terminated after the suite even if the test fails. */
-  const worker = async (): Promise<Worker> => {
-    const w = await spawnReady(d, 'locks-worker');
-    workers.push(w);
-    return w;
-  };
+  const pool = workerPool(d, 'locks-worker');
+  after(() => pool.stop());
 
   it('an async write() of a blocked thread does not keep out a reader that thread waits for', async () => {
     const rw = d.rwsem('stuck');
     const done = d.completion('stuck.done');
-    const holder = await worker();
-    const reader = await worker();
+    const holder = await pool.spawn();
+    const reader = await pool.spawn();
     // holder reads and lets go by itself later (this thread is blocked by then)
     await call(holder, 'rwRead', { name: 'stuck', key: 'r', releaseAfterMs: 150 });
     const wp = rw.write({ timeoutMs: 10000 }); // waits for holder's read: counted in WWAIT
@@ -51,7 +42,7 @@ describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
 
   it('a writer blocked in writeSync() on another thread still keeps new readers out', async () => {
     const rw = d.rwsem('sync-writer');
-    const w = await worker();
+    const w = await pool.spawn();
     const r = rw.readSync();
     w.postMessage({ id: -1, cmd: 'rwWrite', name: 'sync-writer', key: 'w' }); // blocks (OFFLINE) behind our read
     await until(() => rw.debugState().writersWaiting === 1, 3000, 'the worker waits in writeSync()');
