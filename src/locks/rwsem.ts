@@ -241,6 +241,11 @@ export class RwSem {
     Atomics.store(this.i32, this.myWwaitW, this.wwaitWord);
   }
 
+  /** Writers wait in `v` that new readers must wait behind (write-favoring): any, unless all are stuck. */
+  private writersWait(v: number): boolean {
+    return (v & WWAIT_MASK) !== 0 && !this.writersStuck(v);
+  }
+
   /**
    * `v`'s waiting writers are all async writers of threads blocked in a quiesce wait (see the header,
    * "Stuck writers"): they cannot take the lock before their threads run again, so a reader need not
@@ -270,7 +275,7 @@ export class RwSem {
     const { i32, countW } = this;
     for (;;) {
       const v = Atomics.load(i32, countW);
-      if ((v & WRITER_LOCKED) !== 0 || ((v & WWAIT_MASK) !== 0 && !this.writersStuck(v))) return false;
+      if ((v & WRITER_LOCKED) !== 0 || this.writersWait(v)) return false;
       if ((v & READER_MASK) === READER_MASK) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many readers (${READER_MASK})`);
       if (Atomics.compareExchange(i32, countW, v, v + 1) === v) return true;
     }
@@ -428,7 +433,7 @@ export class RwSem {
       for (;;) {
         const v = Atomics.load(this.i32, this.countW);
         if (writer ? this.tryDownWrite(unit) : this.tryDownRead()) return;
-        if (sync && !writer && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
+        if (sync && !writer && this.localReads > 0 && this.writersWait(v)) {
           throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
         }
         const r = yield { index: this.countW, value: v, sliceMs: SLICE_MS };
@@ -457,7 +462,7 @@ export class RwSem {
     if (mode === 'write' && this.localReads > 0) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: writeSync() would wait forever: this thread holds a read side of it`);
     }
-    if (mode === 'read' && this.localReads > 0 && (v & WWAIT_MASK) !== 0) {
+    if (mode === 'read' && this.localReads > 0 && this.writersWait(v)) {
       throw new QuiesceError('ERR_DEADLOCK', `${this.what}: readSync() would wait forever: this thread holds a read side and a writer waits for it`);
     }
     // A write() of this thread waits (suspended, counted in WWAIT): no reader gets in while it is

@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { ThreadState } from '../../src/domain/layout.js';
 import { Domain, QuiesceError } from '../../src/index.js';
-import { call, until, workerPool } from '../helpers.js';
+import { call, nextMessage, until, workerPool } from '../helpers.js';
 
 describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
-  const d = Domain.create({ name: 'rwsem-stuck-writer', maxThreads: 4 });
+  const d = Domain.create({ name: 'rwsem-stuck-writer', maxThreads: 8 });
   const pool = workerPool(d, 'locks-worker');
   after(() => pool.stop());
 
@@ -38,6 +39,27 @@ describe('RwSem: a waiting writer whose thread is blocked elsewhere', () => {
     g.unlock();
     assert.deepEqual({ waitSync: blocked, reader: r.error ?? 'ok' }, { waitSync: 'ok', reader: 'ok' });
     assert.deepEqual(rw.debugState(), { readers: 0, writer: false, writersWaiting: 0, localReads: 0 });
+  });
+
+  it('a thread holding a read reads again past a stuck writer (no ERR_DEADLOCK: nothing waits for it)', async () => {
+    const rw = d.rwsem('again');
+    const done = d.completion('again.done');
+    const w = await pool.spawn();
+    const r1 = rw.readSync();
+    const wrote = nextMessage(w, (m) => m.key === 'again', 20000);
+    const { slot } = await call(w, 'rwWriteAsyncThenBlock', { name: 'again', completion: 'again.done', key: 'again' });
+    const threads = (d as unknown as { core: { threads: { state(t: number): number } } }).core.threads;
+    await until(() => rw.debugState().writersWaiting === 1 && threads.state(slot) === ThreadState.OFFLINE, 5000, 'the worker waits to write, blocked elsewhere');
+    let again: string = 'ok';
+    try {
+      rw.readSync({ timeoutMs: 2000 }).unlock();
+    } catch (e) {
+      again = e instanceof QuiesceError ? e.code : String(e);
+    }
+    r1.unlock();
+    done.complete();
+    const end = await wrote;
+    assert.deepEqual({ again, writer: end.event }, { again: 'ok', writer: 'wrote' });
   });
 
   it('a writer blocked in writeSync() on another thread still keeps new readers out', async () => {
