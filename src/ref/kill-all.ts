@@ -53,6 +53,11 @@
  *    SWITCHER 0 or BUSY just waits; inspect() is an estimate). If the MODE CAS fails (resurrect, exit or
  *    FORCE raced), the general path (batchFold) reads them on this same thread; a combined COUNT
  *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself, and SWITCHER gets our mark back (batchFold claims it again).
+ *  - Two loads in step 3 are PLAIN: MODE before the claim and COUNT before the combined drop. Each
+ *    only chooses a path that an Atomics RMW on the same word then confirms (the MODE CAS that
+ *    ends the switch, the COUNT CAS): a stale value makes that RMW fail, and the general path
+ *    runs, exactly as when the word changes just after an Atomics.load. (An Atomics.load is a
+ *    builtin call in V8 11, an order of magnitude dearer than a plain load; the RMWs stay.)
  *  - If the grace-period wait times out or is aborted, the switches are still completed in the
  *    background after a full grace period (never folded early), and killAll rejects.
  */
@@ -114,7 +119,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     }
     r.batch = null;
     const h = r.h;
-    if (Atomics.load(i32, h + PR_MODE) !== ASD) {
+    if (i32[h + PR_MODE] !== ASD) { // a filter (plain load, see the header); the MODE CAS below decides
       first ??= r.batchFold(hi); // the mode changed under the batch: the general switch machinery
       pending.push(r);
       continue;
@@ -132,7 +137,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     const delta = (sum - i32[h + PR_FOLDED]!) | 0;
     // FOLDED, BIASED, SWITCHER: plain stores, published by the MODE CAS below (see the header)
     i32[h + PR_FOLDED] = sum;
-    const c = Atomics.load(i32, h + PR_COUNT);
+    const c = i32[h + PR_COUNT]!; // a guess (plain load), checked by the CAS
     if (((c + delta - PR_BIAS) | 0) === 1 && Atomics.compareExchange(i32, h + PR_COUNT, c, 0) === c) {
       // No other holder: fold and drop the initial reference in ONE RMW (count 0, SWITCHING still set)
       i32[h + PR_BIASED] = 0;
