@@ -87,7 +87,7 @@ export interface DomainHandle {
 }
 
 export interface DomainOptions {
-  /** Size of the shared buffer in bytes (default 8 MiB; at least 64 KiB). */
+  /** Size of the shared buffer in bytes, a multiple of 4 (default 8 MiB; at least 64 KiB). */
   bytes?: number;
   /** Most threads that may ever attach, dead ones included (default 64). */
   maxThreads?: number;
@@ -201,8 +201,9 @@ export class Domain {
     const bytes = options.bytes ?? DEFAULT_BYTES;
     const maxThreads = options.maxThreads ?? DEFAULT_MAX_THREADS;
     const name = options.name ?? 'default';
-    if (!Number.isInteger(bytes) || bytes < 65536 || bytes > 1 << 30) {
-      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: bytes must be an integer from 65536 to 2^30, got ${String(bytes)}`);
+    // A multiple of 4: the buffer is viewed as one Int32Array (layout.ts).
+    if (!Number.isInteger(bytes) || bytes < 65536 || bytes > 1 << 30 || bytes % 4 !== 0) {
+      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: bytes must be a multiple of 4 from 65536 to 2^30, got ${String(bytes)}`);
     }
     if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
       throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: maxThreads must be an integer from 1 to 1024, got ${String(maxThreads)}`);

@@ -149,6 +149,7 @@ export interface Geometry {
 }
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
 
 /** Carve `bytes` into the regions above. Percpu gets half of what is left after the fixed parts. */
 export function computeGeometry(bytes: number, maxThreads: number): Geometry {
@@ -162,7 +163,9 @@ export function computeGeometry(bytes: number, maxThreads: number): Geometry {
   const stringsEnd = stringsBase + alignUp(Math.max(16384, bytes >> 5), CACHE_LINE_BYTES);
   const rest = bytes - stringsEnd;
   const percpuStride = Math.floor(rest / 2 / maxThreads / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
-  const percpuBase = alignUp(bytes - percpuStride * maxThreads, CACHE_LINE_BYTES);
+  // Rounded DOWN: the areas must end inside the buffer (bytes need not be a multiple of 64). The
+  // heap keeps at least rest/2 - 63 bytes, since stringsEnd is itself 64-byte aligned.
+  const percpuBase = alignDown(bytes - percpuStride * maxThreads, CACHE_LINE_BYTES);
   const heapBase = stringsEnd;
   const heapEnd = percpuBase;
   return {
