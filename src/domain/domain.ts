@@ -176,10 +176,11 @@ function checkHandle(h: unknown): DomainHandle {
   const x = h as Partial<DomainHandle>;
   if (x.kind !== 'quiesce.domain' || !(x.sab instanceof SharedArrayBuffer)) throw bad('not a quiesce domain handle');
   if (x.version !== LAYOUT_VERSION) throw bad(`handle is from layout version ${String(x.version)}, this quiesce uses ${LAYOUT_VERSION}`);
+  // The size first: an Int32Array view of a length that is not a multiple of 4 throws a RangeError.
+  const notDomain = (): QuiesceError => bad('the shared buffer is not an initialised quiesce domain (corrupt handle?)');
+  if (x.sab.byteLength < 4096 || x.sab.byteLength % 4 !== 0) throw notDomain();
   const i32 = new Int32Array(x.sab);
-  if (x.sab.byteLength < 4096 || Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) {
-    throw bad('the shared buffer is not an initialised quiesce domain (corrupt handle?)');
-  }
+  if (Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) throw notDomain();
   return x as DomainHandle;
 }
 
