@@ -128,6 +128,8 @@ export class Registry {
             `domain size ${this.g.bytes} bytes; pass a larger 'bytes' to Domain.create)`,
         );
       }
+      // All or nothing: an object that does not fit takes none of the three (alloc.ts header).
+      this.alloc.fits(layout.headerBytes, layout.percpuBytes, name);
       const obj = layout.headerBytes > 0 ? this.alloc.heapAlloc(layout.headerBytes) : -1;
       const pcpu = layout.percpuBytes > 0 ? this.alloc.percpuAlloc(layout.percpuBytes) : -1;
       const str = this.alloc.stringAlloc(name);
