@@ -30,6 +30,11 @@
  *    that starts before its starter attached is not seen, and a starter blocked in a *Sync wait
  *    learns of a terminate() only when the wait returns (a blocked thread cannot tell a
  *    terminated worker from a busy one; `await worker.terminate()` before blocking).
+ *  - a worker's own workers stop with it, and run no JS then: whoever watches the worker marks
+ *    dead, with it, every live slot of a thread it started, directly or not (threads.ts T_PARENT,
+ *    descendantsOf()). The starter of each thread is what the thread inherits through worker_threads
+ *    environment data (PARENT_KEY): every thread that loads quiesce sets it to its own threadId
+ *    for the workers it starts afterwards (a spawn() reservation names its reserver directly).
  * markDead() names the generation and is a CAS, so whichever comes second does nothing.
  * The dying worker's own handlers run with its slot already DEAD, so that robust locks see the
  * death at once; the few locks their sections take (rcu_sync's) must not be stolen from it
@@ -101,6 +106,14 @@ export interface LockOptions {
 }
 
 const ENV_KEY = 'quiesce:spawn';
+/**
+ * The threadId of the thread that started this one (inherited environment data; -1 if it did not
+ * load quiesce first), read before this thread replaces it with its own for the workers it starts
+ * (see the header: a worker's sub-workers die with it).
+ */
+const PARENT_KEY = 'quiesce:thread';
+const parentThread = ((p: unknown): number => (typeof p === 'number' ? p : -1))(getEnvironmentData(PARENT_KEY));
+setEnvironmentData(PARENT_KEY, threadId);
 const DEFAULT_BYTES = 8 << 20;
 const DEFAULT_MAX_THREADS = 64;
 
@@ -134,15 +147,21 @@ function watchWorkers(): void {
  */
 function watcherSawExit(core: DomainCore, tid: number, slots: readonly { slot: number; gen: number }[]): void {
   const handled = new Set<number>();
-  for (const { slot, gen } of slots) {
-    if (core.threads.markDead(slot, gen)) {
-      handled.add(slot);
-      core.handleDeath(slot);
+  const kill = (list: readonly { slot: number; gen: number }[]): void => {
+    for (const { slot, gen } of list) {
+      if (core.threads.markDead(slot, gen)) {
+        handled.add(slot);
+        core.handleDeath(slot);
+      }
     }
-  }
+  };
+  kill(slots);
+  // Its own workers, and theirs, stopped with it, running no JS (see the header).
+  const gone = core.threads.descendantsOf(tid);
+  for (const t of gone) kill(core.threads.slotsOfThread(t));
   // (A slot marked just above may have had T_OWN_DEATH set too, if the worker was stopped between
   // markOwnDeath()'s store and its CAS: its handlers have just run in full.)
-  for (const slot of core.threads.stopped(tid)) if (!handled.has(slot)) core.handleDeath(slot);
+  for (const t of [tid, ...gone]) for (const slot of core.threads.stopped(t)) if (!handled.has(slot)) core.handleDeath(slot);
 }
 
 let markingOwnDeath = false;
@@ -222,7 +241,7 @@ export class Domain {
     i32[H_NAME_OFF] = s.off;
     i32[H_NAME_LEN] = s.len;
     const d = new Domain(core);
-    d.join(core.threads.claim(threadId));
+    d.join(core.threads.claim(threadId, parentThread));
     attachedDomains.set(domainKey(i32), d);
     return d;
   }
@@ -263,7 +282,7 @@ export class Domain {
         `Domain.attach(): no handle given and this thread was not started by domain.spawn() of domain '${core.name}' (the spawn reservation it sees belongs to another thread, e.g. the worker that started this one)`,
       );
     }
-    d.join(got ?? core.threads.claim(threadId));
+    d.join(got ?? core.threads.claim(threadId, parentThread));
     attachedDomains.set(key, d);
     return d;
   }
@@ -316,7 +335,7 @@ export class Domain {
   spawn(filename: string | URL, options?: WorkerOptions): Worker {
     this.core.checkAttached(`Domain '${this.name}'`);
     const core = this.core;
-    const r = core.threads.reserve();
+    const r = core.threads.reserve(threadId);
     const prev = getEnvironmentData(ENV_KEY);
     let w: Worker;
     try {

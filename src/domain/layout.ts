@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4; // 4: T_PARENT
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
@@ -88,6 +88,7 @@ export const T_CB_DONE = 5; // atomic: ... of which have run
 export const T_THREAD_ID = 6; // worker_threads.threadId of the occupant
 export const T_OFFLINE_DEPTH = 7; // plain, owner-only: nesting of quiesce's own blocking waits
 export const T_OWN_DEATH = 8; // atomic: 1 while the thread, marked DEAD, still runs its own death handlers (threads.ts)
+export const T_PARENT = 9; // atomic: threadId of the thread that started the occupant (its reserver while STARTING), -1 if unknown (threads.ts)
 
 export const enum ThreadState {
   FREE = 0, // never used, or left by detach(); claimable
