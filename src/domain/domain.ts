@@ -527,6 +527,19 @@ export class Domain {
    */
   adopt(token: HandoffToken): AdoptedReadSide {
     if (!isHandoffToken(token)) throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token) needs the token of a Handoff (guard.handoff().token)`);
+    this.core.checkAttached(`Domain '${this.name}'`);
+    const kind = ({ RwSem: Kind.RwSem, Revocable: Kind.Revocable, PercpuRwSem: Kind.PercpuRwSem } as Record<string, Kind>)[token.objectKind];
+    if (kind === undefined) throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): unknown object kind '${String(token.objectKind)}'`);
+    if (typeof token.name !== 'string' || token.name.length === 0 || typeof token.class !== 'string' || token.class.length === 0) {
+      throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): corrupt handoff token`);
+    }
+    // The object a token hands off exists in its domain, with its kind and class: if it does not
+    // here, the token is another domain's. Refuse it before get-or-create would make a stray object
+    // (named objects are never freed) or blame a kind mismatch on this domain.
+    const e = this.core.registry.find(token.name);
+    if (e === null || e.kind !== kind || e.optsHash !== hashString(`class=${token.class}`)) {
+      throw new QuiesceError('ERR_NOT_OWNER', `${token.objectKind} '${token.name}': this handoff token is not from domain '${this.name}'`);
+    }
     const opts = { class: token.class };
     switch (token.objectKind) {
       case 'RwSem':

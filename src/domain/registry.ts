@@ -150,6 +150,14 @@ export class Registry {
     }
   }
 
+  /** The kind and options hash of the object named `name`, or null if there is none. Creates nothing, takes no lock. */
+  find(name: string): { kind: Kind; optsHash: number } | null {
+    const i = this.probe(name, hashString(name));
+    if (i < 0) return null;
+    const w = this.entryWord(i);
+    return { kind: this.i32[w + R_KIND] as Kind, optsHash: this.i32[w + R_OPTS_HASH]! };
+  }
+
   /** Every published object of `kind` (used by thread-death handling). */
   forEach(kind: Kind, fn: (name: string, obj: number, pcpu: number) => void): void {
     for (let i = 0; i < this.g.registryCap; i++) {
