@@ -30,6 +30,11 @@
  *    that starts before its starter attached is not seen, and a starter blocked in a *Sync wait
  *    learns of a terminate() only when the wait returns (a blocked thread cannot tell a
  *    terminated worker from a busy one; `await worker.terminate()` before blocking).
+ *  - a worker's own workers stop with it, and run no JS then: whoever watches the worker marks
+ *    dead, with it, every live slot of a thread it started, directly or not (threads.ts T_PARENT,
+ *    descendantsOf()). The starter of each thread is what the thread inherits through worker_threads
+ *    environment data (PARENT_KEY): every thread that loads quiesce sets it to its own threadId
+ *    for the workers it starts afterwards (a spawn() reservation names its reserver directly).
  * markDead() names the generation and is a CAS, so whichever comes second does nothing.
  * The dying worker's own handlers run with its slot already DEAD, so that robust locks see the
  * death at once; the few locks their sections take (rcu_sync's) must not be stolen from it
@@ -87,7 +92,7 @@ export interface DomainHandle {
 }
 
 export interface DomainOptions {
-  /** Size of the shared buffer in bytes (default 8 MiB; at least 64 KiB). */
+  /** Size of the shared buffer in bytes, a multiple of 4 (default 8 MiB; at least 64 KiB). */
   bytes?: number;
   /** Most threads that may ever attach, dead ones included (default 64). */
   maxThreads?: number;
@@ -101,6 +106,14 @@ export interface LockOptions {
 }
 
 const ENV_KEY = 'quiesce:spawn';
+/**
+ * The threadId of the thread that started this one (inherited environment data; -1 if it did not
+ * load quiesce first), read before this thread replaces it with its own for the workers it starts
+ * (see the header: a worker's sub-workers die with it).
+ */
+const PARENT_KEY = 'quiesce:thread';
+const parentThread = ((p: unknown): number => (typeof p === 'number' ? p : -1))(getEnvironmentData(PARENT_KEY));
+setEnvironmentData(PARENT_KEY, threadId);
 const DEFAULT_BYTES = 8 << 20;
 const DEFAULT_MAX_THREADS = 64;
 
@@ -134,15 +147,21 @@ function watchWorkers(): void {
  */
 function watcherSawExit(core: DomainCore, tid: number, slots: readonly { slot: number; gen: number }[]): void {
   const handled = new Set<number>();
-  for (const { slot, gen } of slots) {
-    if (core.threads.markDead(slot, gen)) {
-      handled.add(slot);
-      core.handleDeath(slot);
+  const kill = (list: readonly { slot: number; gen: number }[]): void => {
+    for (const { slot, gen } of list) {
+      if (core.threads.markDead(slot, gen)) {
+        handled.add(slot);
+        core.handleDeath(slot);
+      }
     }
-  }
+  };
+  kill(slots);
+  // Its own workers, and theirs, stopped with it, running no JS (see the header).
+  const gone = core.threads.descendantsOf(tid);
+  for (const t of gone) kill(core.threads.slotsOfThread(t));
   // (A slot marked just above may have had T_OWN_DEATH set too, if the worker was stopped between
   // markOwnDeath()'s store and its CAS: its handlers have just run in full.)
-  for (const slot of core.threads.stopped(tid)) if (!handled.has(slot)) core.handleDeath(slot);
+  for (const t of [tid, ...gone]) for (const slot of core.threads.stopped(t)) if (!handled.has(slot)) core.handleDeath(slot);
 }
 
 let markingOwnDeath = false;
@@ -176,10 +195,11 @@ function checkHandle(h: unknown): DomainHandle {
   const x = h as Partial<DomainHandle>;
   if (x.kind !== 'quiesce.domain' || !(x.sab instanceof SharedArrayBuffer)) throw bad('not a quiesce domain handle');
   if (x.version !== LAYOUT_VERSION) throw bad(`handle is from layout version ${String(x.version)}, this quiesce uses ${LAYOUT_VERSION}`);
+  // The size first: an Int32Array view of a length that is not a multiple of 4 throws a RangeError.
+  const notDomain = (): QuiesceError => bad('the shared buffer is not an initialised quiesce domain (corrupt handle?)');
+  if (x.sab.byteLength < 4096 || x.sab.byteLength % 4 !== 0) throw notDomain();
   const i32 = new Int32Array(x.sab);
-  if (x.sab.byteLength < 4096 || Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) {
-    throw bad('the shared buffer is not an initialised quiesce domain (corrupt handle?)');
-  }
+  if (Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) throw notDomain();
   return x as DomainHandle;
 }
 
@@ -201,8 +221,9 @@ export class Domain {
     const bytes = options.bytes ?? DEFAULT_BYTES;
     const maxThreads = options.maxThreads ?? DEFAULT_MAX_THREADS;
     const name = options.name ?? 'default';
-    if (!Number.isInteger(bytes) || bytes < 65536 || bytes > 1 << 30) {
-      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: bytes must be an integer from 65536 to 2^30, got ${String(bytes)}`);
+    // A multiple of 4: the buffer is viewed as one Int32Array (layout.ts).
+    if (!Number.isInteger(bytes) || bytes < 65536 || bytes > 1 << 30 || bytes % 4 !== 0) {
+      throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: bytes must be a multiple of 4 from 65536 to 2^30, got ${String(bytes)}`);
     }
     if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1024) {
       throw new QuiesceError('ERR_INVALID_ARG', `Domain.create: maxThreads must be an integer from 1 to 1024, got ${String(maxThreads)}`);
@@ -220,7 +241,7 @@ export class Domain {
     i32[H_NAME_OFF] = s.off;
     i32[H_NAME_LEN] = s.len;
     const d = new Domain(core);
-    d.join(core.threads.claim(threadId));
+    d.join(core.threads.claim(threadId, parentThread));
     attachedDomains.set(domainKey(i32), d);
     return d;
   }
@@ -261,7 +282,7 @@ export class Domain {
         `Domain.attach(): no handle given and this thread was not started by domain.spawn() of domain '${core.name}' (the spawn reservation it sees belongs to another thread, e.g. the worker that started this one)`,
       );
     }
-    d.join(got ?? core.threads.claim(threadId));
+    d.join(got ?? core.threads.claim(threadId, parentThread));
     attachedDomains.set(key, d);
     return d;
   }
@@ -314,7 +335,7 @@ export class Domain {
   spawn(filename: string | URL, options?: WorkerOptions): Worker {
     this.core.checkAttached(`Domain '${this.name}'`);
     const core = this.core;
-    const r = core.threads.reserve();
+    const r = core.threads.reserve(threadId);
     const prev = getEnvironmentData(ENV_KEY);
     let w: Worker;
     try {
@@ -506,6 +527,19 @@ export class Domain {
    */
   adopt(token: HandoffToken): AdoptedReadSide {
     if (!isHandoffToken(token)) throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token) needs the token of a Handoff (guard.handoff().token)`);
+    this.core.checkAttached(`Domain '${this.name}'`);
+    const kind = ({ RwSem: Kind.RwSem, Revocable: Kind.Revocable, PercpuRwSem: Kind.PercpuRwSem } as Record<string, Kind>)[token.objectKind];
+    if (kind === undefined) throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): unknown object kind '${String(token.objectKind)}'`);
+    if (typeof token.name !== 'string' || token.name.length === 0 || typeof token.class !== 'string' || token.class.length === 0) {
+      throw new QuiesceError('ERR_BAD_HANDLE', `Domain '${this.name}': adopt(token): corrupt handoff token`);
+    }
+    // The object a token hands off exists in its domain, with its kind and class: if it does not
+    // here, the token is another domain's. Refuse it before get-or-create would make a stray object
+    // (named objects are never freed) or blame a kind mismatch on this domain.
+    const e = this.core.registry.find(token.name);
+    if (e === null || e.kind !== kind || e.optsHash !== hashString(`class=${token.class}`)) {
+      throw new QuiesceError('ERR_NOT_OWNER', `${token.objectKind} '${token.name}': this handoff token is not from domain '${this.name}'`);
+    }
     const opts = { class: token.class };
     switch (token.objectKind) {
       case 'RwSem':

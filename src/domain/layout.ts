@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4; // 4: T_PARENT
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
@@ -88,6 +88,7 @@ export const T_CB_DONE = 5; // atomic: ... of which have run
 export const T_THREAD_ID = 6; // worker_threads.threadId of the occupant
 export const T_OFFLINE_DEPTH = 7; // plain, owner-only: nesting of quiesce's own blocking waits
 export const T_OWN_DEATH = 8; // atomic: 1 while the thread, marked DEAD, still runs its own death handlers (threads.ts)
+export const T_PARENT = 9; // atomic: threadId of the thread that started the occupant (its reserver while STARTING), -1 if unknown (threads.ts)
 
 export const enum ThreadState {
   FREE = 0, // never used, or left by detach(); claimable
@@ -149,6 +150,7 @@ export interface Geometry {
 }
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+const alignDown = (n: number, a: number): number => Math.floor(n / a) * a;
 
 /** Carve `bytes` into the regions above. Percpu gets half of what is left after the fixed parts. */
 export function computeGeometry(bytes: number, maxThreads: number): Geometry {
@@ -162,7 +164,9 @@ export function computeGeometry(bytes: number, maxThreads: number): Geometry {
   const stringsEnd = stringsBase + alignUp(Math.max(16384, bytes >> 5), CACHE_LINE_BYTES);
   const rest = bytes - stringsEnd;
   const percpuStride = Math.floor(rest / 2 / maxThreads / CACHE_LINE_BYTES) * CACHE_LINE_BYTES;
-  const percpuBase = alignUp(bytes - percpuStride * maxThreads, CACHE_LINE_BYTES);
+  // Rounded DOWN: the areas must end inside the buffer (bytes need not be a multiple of 64). The
+  // heap keeps at least rest/2 - 63 bytes, since stringsEnd is itself 64-byte aligned.
+  const percpuBase = alignDown(bytes - percpuStride * maxThreads, CACHE_LINE_BYTES);
   const heapBase = stringsEnd;
   const heapEnd = percpuBase;
   return {

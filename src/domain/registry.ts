@@ -128,6 +128,8 @@ export class Registry {
             `domain size ${this.g.bytes} bytes; pass a larger 'bytes' to Domain.create)`,
         );
       }
+      // All or nothing: an object that does not fit takes none of the three (alloc.ts header).
+      this.alloc.fits(layout.headerBytes, layout.percpuBytes, name);
       const obj = layout.headerBytes > 0 ? this.alloc.heapAlloc(layout.headerBytes) : -1;
       const pcpu = layout.percpuBytes > 0 ? this.alloc.percpuAlloc(layout.percpuBytes) : -1;
       const str = this.alloc.stringAlloc(name);
@@ -146,6 +148,14 @@ export class Registry {
     } finally {
       this.unlock();
     }
+  }
+
+  /** The kind and options hash of the object named `name`, or null if there is none. Creates nothing, takes no lock. */
+  find(name: string): { kind: Kind; optsHash: number } | null {
+    const i = this.probe(name, hashString(name));
+    if (i < 0) return null;
+    const w = this.entryWord(i);
+    return { kind: this.i32[w + R_KIND] as Kind, optsHash: this.i32[w + R_OPTS_HASH]! };
   }
 
   /** Every published object of `kind` (used by thread-death handling). */

@@ -27,11 +27,24 @@
  * exactly one watcher wins it, and runs the death handlers again for the slot, since the dead
  * thread ran only some of them (every handler is safe to run again after a partial run).
  *
+ * A worker's own workers stop with it (Node stops a thread's sub-workers when it exits or is
+ * terminated, and runs no JS in them), so their own 'exit' listeners never run and their watcher,
+ * the parent, is gone. T_PARENT names the thread that started a slot's occupant: the reserver
+ * for a spawn() reservation (reserve()), else the starter the occupant inherited through
+ * worker_threads environment data (domain.ts). descendantsOf() follows it down from a worker seen
+ * to exit, and its watcher marks their live slots dead too. It is written before the slot leaves
+ * STARTING and read by a watcher only after the worker has stopped (the Worker 'exit' event
+ * follows the join of its thread, which stopped and joined its sub-workers first). threadIds are
+ * never reused in a process, so the pair of a FREE or DEAD slot states a past fact, never a wrong
+ * one, and is followed too; NO_THREAD (-1) is nobody's child. Not covered: a reservation (STARTING)
+ * whose worker stopped with its spawner before attaching stays STARTING (never waited for, one
+ * slot lost, like a dead one).
+ *
  * Every state change bumps H_THREAD_EPOCH and RCU_QS_EVENTS and notifies both words, so anything
  * waiting on a thread (a grace period, a robust mutex waiter) re-checks at once.
  */
 import { QuiesceError } from '../errors.js';
-import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_OWN_DEATH, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
+import { H_THREAD_EPOCH, RCU_QS_EVENTS, T_GEN, T_OWN_DEATH, T_PARENT, T_STATE, T_THREAD_ID, ThreadState, slotWord, type Geometry } from './layout.js';
 
 /** T_THREAD_ID of a reserved slot whose worker is not yet known (no thread has threadId -1). */
 const NO_THREAD = -1;
@@ -69,14 +82,15 @@ export class Threads {
     );
   }
 
-  /** Claim a FREE slot for the calling thread (ONLINE). */
-  claim(threadId: number): { slot: number; gen: number } {
+  /** Claim a FREE slot for the calling thread (ONLINE), started by thread `parent` (-1: unknown). */
+  claim(threadId: number, parent: number): { slot: number; gen: number } {
     for (let t = 0; t < this.g.maxThreads; t++) {
       const w = slotWord(this.g, t, T_STATE);
       if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
         // The slot is ours (STARTING, fresh generation): only now may its threadId change.
         const gen = Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1;
         Atomics.store(this.i32, slotWord(this.g, t, T_THREAD_ID), threadId);
+        Atomics.store(this.i32, slotWord(this.g, t, T_PARENT), parent);
         Atomics.store(this.i32, w, ThreadState.ONLINE);
         this.changed();
         return { slot: t, gen };
@@ -85,12 +99,13 @@ export class Threads {
     throw this.full();
   }
 
-  /** Reserve a slot for a worker about to be spawned (STARTING: never waited for). */
-  reserve(): { slot: number; gen: number } {
+  /** Reserve a slot for a worker the thread `reserver` is about to spawn (STARTING: never waited for). */
+  reserve(reserver: number): { slot: number; gen: number } {
     for (let t = 0; t < this.g.maxThreads; t++) {
       const w = slotWord(this.g, t, T_STATE);
       if (Atomics.compareExchange(this.i32, w, ThreadState.FREE, ThreadState.STARTING) === ThreadState.FREE) {
         Atomics.store(this.i32, slotWord(this.g, t, T_THREAD_ID), NO_THREAD); // reserveFor() names the worker
+        Atomics.store(this.i32, slotWord(this.g, t, T_PARENT), reserver); // the worker's parent: claimReserved() keeps it
         return { slot: t, gen: Atomics.add(this.i32, slotWord(this.g, t, T_GEN), 1) + 1 };
       }
     }
@@ -193,6 +208,30 @@ export class Threads {
   holderGone(t: number): boolean {
     const s = this.state(t);
     return s === ThreadState.FREE || (s === ThreadState.DEAD && Atomics.load(this.i32, slotWord(this.g, t, T_OWN_DEATH)) === 0);
+  }
+
+  /**
+   * The threads started, directly or not, by the thread `threadId`, which has stopped (so have
+   * they: see the header). Reads each slot's (T_THREAD_ID, T_PARENT) pair between two reads of
+   * T_GEN and skips STARTING slots, so a pair is never half an old occupant's and half a new one's
+   * (claim() bumps T_GEN before it writes either, and both are written before the slot leaves
+   * STARTING).
+   */
+  descendantsOf(threadId: number): number[] {
+    const out: number[] = [];
+    const gone = [threadId];
+    for (let i = 0; i < gone.length; i++) {
+      for (let t = 0; t < this.g.maxThreads; t++) {
+        const gen = this.gen(t);
+        if (this.state(t) === ThreadState.STARTING) continue;
+        const parent = Atomics.load(this.i32, slotWord(this.g, t, T_PARENT));
+        const child = this.threadId(t);
+        if (this.gen(t) !== gen || parent !== gone[i] || child === NO_THREAD || gone.includes(child)) continue;
+        gone.push(child);
+        out.push(child);
+      }
+    }
+    return out;
   }
 
   /** Every live slot occupied by the thread with this worker_threads threadId (normally 0 or 1). */
