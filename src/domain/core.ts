@@ -42,8 +42,8 @@ export class DomainCore {
     this.u8 = new Uint8Array(sab);
     const name = (): string => this.name;
     this.alloc = new Allocator(this.i32, this.u8, g, name);
-    this.registry = new Registry(this.i32, g, this.alloc, name);
     this.threads = new Threads(this.i32, g, name);
+    this.registry = new Registry(this.i32, g, this.alloc, name, () => this.slot, (t) => this.threads.holderGone(t));
   }
 
   get name(): string {

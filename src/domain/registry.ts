@@ -5,8 +5,19 @@
  * existing name take no lock: R_STATE is published with Atomics.store(READY) after every other
  * field and the object's initialisation are written, and read with Atomics.load, so a reader that
  * sees READY sees the initialised object (the store/load pair is the happens-before edge).
- * Inserts take the registry lock (a three-state futex word, Drepper's "mutex2"), re-probe under it,
- * then initialise and publish. Names are never removed.
+ * Inserts take the registry lock, re-probe under it, then initialise and publish. Names are never
+ * removed.
+ *
+ * The registry lock (H_REGISTRY_LOCK) is a futex word naming its holder: 0 free, else
+ * (holder's slot + 1) << 1 | WAITERS. An insert is a few microseconds of plain JS, but
+ * worker.terminate() can land anywhere, and a holder stopped inside it would keep every later
+ * insert of every thread waiting for good (without going offline, so holding up grace periods
+ * too). So a waiter that finds the holder's slot gone (threads.ts holderGone: FREE, or DEAD and not
+ * running its own death handlers) takes the lock over with one compareExchange from the word it
+ * read. What the cut-short insert did is harmless: it published nothing (R_STATE is stored READY
+ * last, and probe() treats a slot that is not READY as empty, so the next insert reuses it), and
+ * what it allocated is lost, like the memory of any failed insert. Waiters sleep in 50 ms slices
+ * (a death does not notify this word), so a takeover comes within one slice of the death.
  *
  * A second caller whose kind or options differ from the first gets ERR_KIND_MISMATCH.
  */
@@ -30,6 +41,9 @@ import {
 } from './layout.js';
 
 const READY = 1;
+/** H_REGISTRY_LOCK: bit 0 set when a waiter may sleep on the word; the rest is the holder's slot + 1. */
+const WAITERS = 1;
+const LOCK_SLICE_MS = 50;
 
 export function hashString(s: string): number {
   let h = 0x811c9dc5 | 0;
@@ -62,21 +76,31 @@ export class Registry {
     private readonly g: Geometry,
     private readonly alloc: Allocator,
     private readonly domainName: () => string,
+    /** This thread's slot (named objects are created by attached threads only). */
+    private readonly mySlot: () => number,
+    /** threads.ts holderGone: the thread in slot `t` will never run again. */
+    private readonly holderGone: (t: number) => boolean,
   ) {}
 
+  /** Take the registry lock (see the header); a holder that is gone loses it to us. */
   private lock(): void {
     const i32 = this.i32;
-    let c = Atomics.compareExchange(i32, H_REGISTRY_LOCK, 0, 1);
-    if (c === 0) return;
-    do {
-      if (c === 2 || Atomics.compareExchange(i32, H_REGISTRY_LOCK, 1, 2) !== 0) Atomics.wait(i32, H_REGISTRY_LOCK, 2, 50);
-    } while ((c = Atomics.compareExchange(i32, H_REGISTRY_LOCK, 0, 2)) !== 0);
+    const me = (this.mySlot() + 1) << 1;
+    let v = Atomics.compareExchange(i32, H_REGISTRY_LOCK, 0, me);
+    while (v !== 0) {
+      const holder = (v >> 1) - 1;
+      if (holder >= 0 && holder < this.g.maxThreads && this.holderGone(holder)) {
+        // Its insert was cut short: take the lock over, keeping WAITERS (others may sleep on it).
+        if (Atomics.compareExchange(i32, H_REGISTRY_LOCK, v, me | (v & WAITERS)) === v) return;
+      } else if ((v & WAITERS) !== 0 || Atomics.compareExchange(i32, H_REGISTRY_LOCK, v, v | WAITERS) === v) {
+        Atomics.wait(i32, H_REGISTRY_LOCK, v | WAITERS, LOCK_SLICE_MS);
+      }
+      // Once we have slept, others may be sleeping too: take it with WAITERS set, so our unlock wakes them.
+      v = Atomics.compareExchange(i32, H_REGISTRY_LOCK, 0, me | WAITERS);
+    }
   }
   private unlock(): void {
-    if (Atomics.sub(this.i32, H_REGISTRY_LOCK, 1) !== 1) {
-      Atomics.store(this.i32, H_REGISTRY_LOCK, 0);
-      Atomics.notify(this.i32, H_REGISTRY_LOCK, 1);
-    }
+    if ((Atomics.exchange(this.i32, H_REGISTRY_LOCK, 0) & WAITERS) !== 0) Atomics.notify(this.i32, H_REGISTRY_LOCK);
   }
 
   private entryWord(i: number): number {
