@@ -373,14 +373,15 @@ export class Domain {
       if (s.pendingCallbacks > 0) s.checkNotHeld('detach() with pending call() callbacks');
       if (s.holdsReadSection()) throw new QuiesceError('ERR_RCU_MISUSE', `Domain '${this.name}': detach() inside a read section of Srcu '${s.name}'`);
     }
-    // Nor while this thread holds a lock: its slot becomes FREE, not DEAD, so nobody would ever take
-    // the lock over (ownerDied is for dead owners) and the slot's next occupant would appear to hold
-    // it. A lock held here could only be waited for forever: ERR_DEADLOCK, and nothing changes.
-    for (const kind of [Kind.Mutex, Kind.RwSem, Kind.PercpuRwSem]) {
-      for (const lock of this.ofKind<Mutex | RwSem | PercpuRwSem>(kind)) {
+    // Nor while this thread holds a lock or a Revocable access: its slot becomes FREE, not DEAD, so
+    // nobody would ever take the lock over (ownerDied is for dead owners), the slot's next occupant
+    // would appear to hold it (and share the per-thread words it is counted in). A hold left here
+    // could only be waited for forever: ERR_DEADLOCK, and nothing changes.
+    for (const kind of [Kind.Mutex, Kind.RwSem, Kind.PercpuRwSem, Kind.Revocable]) {
+      for (const lock of this.ofKind<Mutex | RwSem | PercpuRwSem | Revocable>(kind)) {
         const how = lock.heldHere();
         if (how !== null) {
-          throw new QuiesceError('ERR_DEADLOCK', `Domain '${this.name}': detach() while this thread holds ${KIND_NAMES[kind]} '${lock.name}' (${how}): its waiters would wait forever; unlock it first`);
+          throw new QuiesceError('ERR_DEADLOCK', `Domain '${this.name}': detach() while this thread holds ${KIND_NAMES[kind]} '${lock.name}' (${how}): its waiters would wait forever; let go of it first`);
         }
       }
     }

@@ -38,6 +38,9 @@
  * the owner only, read by the reporter; a report may be a moment stale) and the header counts
  * accesses in transit (REV_TRANSIT). Neither is used for correctness. Dead threads' accesses are
  * never released: the revoke waits for them until its timeout, and the report says they are dead.
+ * "Owner only" holds because domain.detach() refuses (ERR_DEADLOCK) while this thread holds an
+ * access (heldHere): a detached thread, which could still release one, never shares the slot's
+ * word with the slot's next occupant. The same word answers revokeSync()'s self-deadlock check.
  *
  * lockdep: an Access holds the revocable's class as 'read' (tryAccess is a trylock: wait 'none');
  * revoke*() calls ld.waitFor(class) before waiting, so "revoke under L while an access
@@ -116,6 +119,12 @@ export class Revocable {
   private whatText: string | undefined;
   private get what(): string {
     return (this.whatText ??= describe('Revocable', this.name));
+  }
+
+  /** @internal Domain.detach(): how this thread holds the revocable ('N accesses'), or null. */
+  heldHere(): string | null {
+    const n = this.i32[this.myHeld]!;
+    return n > 0 ? `${n} access${n === 1 ? '' : 'es'}` : null;
   }
 
   /** True once revoke has begun (on any thread). */
