@@ -509,6 +509,11 @@ export const engine = {
     ctx.unhold(h as Entry);
   },
 
+  /** The current context stops holding `h`; the tasks it started meanwhile still do (context.ts leave). */
+  leave(h: HeldLock): void {
+    ctx.leave(h as Entry);
+  },
+
   release(h: HeldLock | null | undefined): void {
     if (h == null) return; // ld.release(undefined) stays a no-op, as the hooks.ts wrapper made it
     const e = h as Entry;

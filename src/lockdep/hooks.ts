@@ -83,6 +83,15 @@ export const ld = {
   release: engine.release, // (h: HeldLock | null): void; null is a no-op
 
   /**
+   * `h`, taken in the synchronous prologue of an async function (which runs on its caller's
+   * context), is held by the tasks that prologue started, not by the caller: call it just before
+   * the function's first await (Revocable.withAccess, Srcu.read). Still released with release().
+   */
+  leave(h: HeldLock | null): void {
+    if (h) engine.leave(h);
+  },
+
+  /**
    * For an unlock that names no handle (srcu.readUnlock(idx)): take out of `hs` (this thread's
    * holds of one lock, oldest first) the one the CURRENT context holds, else the newest, and
    * release it. Two async tasks of one thread may each hold one: each must end its own.

@@ -72,7 +72,7 @@ export class Access extends Guard {
   /** @internal */
   constructor(
     private readonly rev: Revocable,
-    private readonly h: HeldLock | null,
+    /** @internal lockdep's record of the hold (null with lockdep off). */ readonly h: HeldLock | null,
   ) {
     super(h);
   }
@@ -166,7 +166,10 @@ export class Revocable {
     const a = this.tryAccess();
     if (a === null) return undefined;
     try {
-      return await fn();
+      const r = fn(); // its synchronous part runs now, holding the access
+      // From here the caller holds nothing: fn's task and our continuation do (ld.leave).
+      if (ld.on) ld.leave(a.h);
+      return await r;
     } finally {
       a.release();
     }
