@@ -1,5 +1,6 @@
 /*
- * RCU across a wrap of the 32-bit grace-period sequence (rcu/gp.ts header, "Wrap-around").
+ * RCU across a wrap of the 32-bit grace-period sequence (rcu/gp.ts header and rcu/seq.ts,
+ * "Wrap-around"): a grace period must not end early, and an old polled cookie must stay done.
  *
  * The sequence words are 32-bit and wrap after 2^30 grace periods (hours of a busy domain). The
  * tests that need a wrap store RCU_GP_SEQ directly, while no grace period is in progress: the
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
 import { RCU_GP_SEQ, ThreadState } from '../../src/domain/layout.js';
+import { done, snap } from '../../src/rcu/seq.js';
 import { call, until, withTimeout, workerPool } from '../helpers.js';
 
 /** Move this domain's RCU sequence `by` forward, as that many grace periods would (none in progress). */
@@ -46,6 +48,26 @@ describe('RCU grace periods across a wrap of the sequence number', () => {
     await withTimeout(d.rcu.synchronize(), 10000, 'synchronize()');
     assert.equal(Atomics.load(f, 1), 1, 'synchronize() returned while a read section that began before it was still running');
     await done;
+  });
+
+  it('pollState(): a cookie older than half the sequence space still reads as done', async () => {
+    const cookie = d.rcu.getState();
+    await until(() => d.rcu.pollState(cookie), 5000, 'cookie done');
+    advanceRcuSeq(d, 2 ** 31 + 2); // 2^30 + 1 grace periods later
+    assert.equal(d.rcu.pollState(cookie), true);
+    const fresh = d.rcu.getState();
+    await until(() => d.rcu.pollState(fresh), 5000, 'fresh cookie done');
+  });
+
+  it('seq.ts done(): a snapshot is not done before its grace period ends, across the wrap too', () => {
+    for (const seq of [0, 1, 2, 0x7ffffffd, 0x7ffffffe, 0x7fffffff, -0x80000000, -0x7fffffff, -2, -1]) {
+      const s = snap(seq);
+      assert.equal(done(seq, s), false, `seq ${seq}`);
+      assert.equal(done((s - 1) | 0, s), false, `seq ${seq}: one short`);
+      assert.equal(done(s, s), true, `seq ${seq}: reached`);
+      assert.equal(done((s + 2 ** 31 - 2) | 0, s), true, `seq ${seq}: 2^30 - 1 grace periods later`);
+      assert.equal(done((s + 2 ** 31 + 2) | 0, s), true, `seq ${seq}: 2^30 + 1 grace periods later`);
+    }
   });
 });
 
