@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 4; // 4: T_PARENT
+export const LAYOUT_VERSION = 5; // 4: T_PARENT; 5: SRCU_IDX holds gp+1 of the last flip (rcu/srcu.ts)
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
@@ -245,7 +245,7 @@ export const percpuWord = (g: Geometry, t: number, off: number): number =>
 // =============================================================================================
 
 // ---- Srcu (rcu/srcu.ts) ---------------------------------------------------------------------------
-export const SRCU_IDX = 0; // atomic: flip counter; readers use (IDX & 1)
+export const SRCU_IDX = 0; // atomic: gp+1 of the last SRCU GP that flipped; readers use (IDX >> 1) & 1 (rcu/srcu.ts)
 export const SRCU_GP_SEQ = 1; // atomic: rcu_seq of SRCU grace periods
 export const SRCU_DRIVER = 2; // atomic: slot+1 of the thread driving the current SRCU GP
 export const SRCU_UNLOCK_EVENTS = 3; // atomic: bumped + notified by readUnlock while a GP waits

@@ -38,6 +38,14 @@
  * it: everything those readers did happens-before the driver ends the GP, and the GP_SEQ store /
  * load pair carries that on to every waiter, which may then free the old data.
  *
+ * Wrap-around: GP_SEQ is an Int32 that wraps; snapshots are compared with seq.ts done(), whose
+ * wrap-safe compare holds for values less than 2^30 grace periods apart. A thread's T_QS_ACK and
+ * T_QS_REQ words are not bounded so: an OFFLINE thread or a FREE slot is never asked, so its words
+ * can lag by any number of grace periods, and a lag past 2^30 compares as AHEAD of gp (the thread
+ * would count as quiescent unasked, inside a read section it entered on coming back ONLINE).
+ * allQuiescent() compares them to gp exactly instead: while gp is in progress no later GP has
+ * started, so an ack or request that covers gp can only be gp itself.
+ *
  * Batching: callers snapshot the sequence (seq.ts) and wait for GP_SEQ to reach it; one caller
  * becomes the driver (CAS), the rest sleep on GP_SEQ (in slices of 100 ms, re-checking the driver
  * each time). A driver that gives up (timeout/abort) stores GP_DRIVER=0 and any waiter (or the next
@@ -152,10 +160,14 @@ export class GpEngine {
     for (let t = 0; t < core.g.maxThreads; t++) {
       if (t === core.slot && !this.inReader()) continue; // outside any reader now: see header
       if (Atomics.load(i32, slotWord(core.g, t, 0)) !== ThreadState.ONLINE) continue;
-      if (!done(Atomics.load(i32, slotWord(core.g, t, T_QS_ACK)), gp)) {
+      // Exact equality, not done(): while gp is in progress no later GP has started, so an ack or
+      // a request of gp or later can only be gp itself. A thread that was OFFLINE (or a slot that
+      // was FREE) for 2^30 grace periods keeps words so old that a wrap-around comparison reads
+      // them as ahead of gp: done() would count it quiescent unasked, inside a reader (header).
+      if (Atomics.load(i32, slotWord(core.g, t, T_QS_ACK)) !== gp) {
         // A thread that came online after the request was made was not asked: ask it now.
         const w = slotWord(core.g, t, T_QS_REQ);
-        if (!done(Atomics.load(i32, w), gp)) {
+        if (Atomics.load(i32, w) !== gp) {
           Atomics.store(i32, w, gp);
           Atomics.notify(i32, w);
         }

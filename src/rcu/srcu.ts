@@ -2,8 +2,9 @@
  * Srcu: sleepable RCU, whose read sections may span `await` (include/linux/srcu.h).
  *
  * Read side: each thread has, per Srcu, two lock counters and two unlock counters in its own
- * per-thread area, one pair per index. readLock() reads the current index (IDX & 1), increments
- * this thread's lock[idx] and returns idx; readUnlock(idx) increments unlock[idx]. A reader holds
+ * per-thread area, one pair per index. readLock() reads the current index ((IDX >> 1) & 1, see
+ * "The flip" below), increments this thread's lock[idx] and returns idx; readUnlock(idx)
+ * increments unlock[idx]. A reader holds
  * the index it started with even after the grace period flips it. Under lockdep a section is a
  * recursive-read hold of the class, kept per index; readUnlock(idx) ends the one the calling async
  * task holds (several tasks of a thread may be inside), not merely the thread's newest.
@@ -16,7 +17,7 @@
  * as in rcu/gp.ts a waiter takes the GP over from a driver that resigned or whose thread is not
  * ONLINE, i.e. dead or blocked in a quiesce wait, so a second driver may run the same GP; a
  * thread that detach()es resigns first, see leave()):
- *   1. flip IDX (Atomics.add): new readers use the other index;
+ *   1. flip IDX (flip(), below): new readers use the other index;
  *   2. wait for an RCU grace period of the domain: every thread passes a quiescent state, so every
  *      reader that read the old index has also finished incrementing lock[old] (the load of IDX
  *      and the increment happen in one synchronous run), and every later reader sees the flip;
@@ -27,14 +28,26 @@
  * synchronize()/call() inside this Srcu's own section waits for it), and step 2's RCU grace period
  * waits for the caller's own RCU read section when synchronize()/call() is called inside one
  * (rcu/gp.ts header); synchronizeSync() there throws ERR_RCU_MISUSE instead.
- * Two drivers of one GP are harmless: only the winner of claim()'s even->odd CAS of GP_SEQ flips
- * IDX, so the index being drained cannot change while the GP is in progress; both drivers then
- * only wait (steps 2 and 3 read, they never undo anything), and finish() is a compareExchange of
- * GP_SEQ from gp to gp+1, so exactly one ends the GP. As in rcu/gp.ts, a stale driver (its GP
- * ended by another) leaves for the outer loop, without finish(), at the first wake-up after
- * GP_SEQ moved past gp, in step 2 (the RCU engine's reach() is given that check) as in step 3;
- * finish() therefore also bumps and notifies UNLOCK_EVENTS (step 3 sleeps there) and the RCU
- * engine's QS_EVENTS (step 2 may sleep there). A timeout throws only if the snapshot is not done.
+ *
+ * The flip: IDX holds gp+1 of the last grace period gp that flipped (0 before the first), so
+ * readers use (IDX >> 1) & 1 and grace period gp drains oldIdx(gp) = (gp >> 1) & 1, the index
+ * readers used before its flip, whatever IDX says when a driver looks. flip(gp) raises IDX to
+ * gp+1 unless it is there already (a compareExchange loop, wrap-safe compare): idempotent, and
+ * it never moves IDX back. EVERY driver of gp flips before its step 2: the winner of claim()'s
+ * even->odd CAS of GP_SEQ and each driver that takes gp over. A takeover must not rely on the
+ * winner's flip: the winner may be terminate()d between its CAS and its flip (its thread is then
+ * DEAD, so a waiter takes gp over); step 3 would then drain the index of the previous grace
+ * period, which no reader uses, and end gp under the readers it exists for.
+ *
+ * Two drivers of one GP are harmless: each flips IDX to the same gp+1 (so the index being drained
+ * cannot change while the GP is in progress), both then only wait (steps 2 and 3 read, they
+ * never undo anything), and finish() is a compareExchange of GP_SEQ from gp to gp+1, so exactly
+ * one ends the GP. A stale driver's flip(gp) is a no-op (IDX is at gp+1 or later). As in
+ * rcu/gp.ts, a stale driver (its GP ended by another) leaves for the outer loop, without
+ * finish(), at the first wake-up after GP_SEQ moved past gp, in step 2 (the RCU engine's reach()
+ * is given that check) as in step 3; finish() therefore also bumps and notifies UNLOCK_EVENTS
+ * (step 3 sleeps there) and the RCU engine's QS_EVENTS (step 2 may sleep there). A timeout
+ * throws only if the snapshot is not done.
  *
  * Memory model: lock[idx] is written with a plain increment by its owner only; the RCU grace
  * period of step 2 makes it visible (its ack store / driver load pair, rcu/gp.ts). unlock[idx] is
@@ -120,7 +133,7 @@ export class Srcu {
   readLock(): number {
     // Detached: the slot is free (no grace period waits for this thread) or another thread's.
     if (this.core.slot < 0) this.core.checkAttached(this.what);
-    const idx = Atomics.load(this.i32, this.h + SRCU_IDX) & 1;
+    const idx = (Atomics.load(this.i32, this.h + SRCU_IDX) >> 1) & 1; // readerIdx (header)
     this.i32[this.myLock + idx]!++;
     if (ld.on) {
       const h = ld.acquire(this.lockdepClass, 'recursive-read', { wait: 'none', instance: this });
@@ -181,14 +194,30 @@ export class Srcu {
     if (!inProgress(seq)) {
       if (Atomics.compareExchange(i32, w, seq, (seq + 1) | 0) !== seq) return -1;
       Atomics.store(i32, this.h + SRCU_DRIVER, me);
-      Atomics.add(i32, this.h + SRCU_IDX, 1); // step 1: flip
+      this.flip((seq + 1) | 0); // step 1
       return (seq + 1) | 0;
     }
     const d = Atomics.load(i32, this.h + SRCU_DRIVER);
     // Take over unless the driver's thread is ONLINE (so able to run it): see rcu/gp.ts claim().
     if (d !== 0 && d !== me && this.core.threads.canRun(d - 1)) return -1;
     if (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, d, me) !== d) return -1;
-    return Atomics.load(i32, w) === seq ? seq : (Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0), -1);
+    if (Atomics.load(i32, w) !== seq) {
+      Atomics.compareExchange(i32, this.h + SRCU_DRIVER, me, 0);
+      return -1;
+    }
+    this.flip(seq); // step 1, in case the driver we take over from never got there (header)
+    return seq;
+  }
+
+  /** Step 1 of grace period `gp`: raise IDX to gp+1 unless it is there already (header, "The flip"). */
+  private flip(gp: number): void {
+    const i32 = this.i32;
+    const want = (gp + 1) | 0;
+    for (;;) {
+      const cur = Atomics.load(i32, this.h + SRCU_IDX);
+      if (((cur - want) | 0) >= 0) return;
+      if (Atomics.compareExchange(i32, this.h + SRCU_IDX, cur, want) === cur) return;
+    }
   }
 
   private finish(gp: number): void {
@@ -217,9 +246,9 @@ export class Srcu {
     this.resign();
   }
 
-  /** The index being drained by grace period `gp` (the one readers used before its flip). */
-  private oldIdx(): number {
-    return (Atomics.load(this.i32, this.h + SRCU_IDX) - 1) & 1;
+  /** The index drained by grace period `gp` (odd): the one readers used before its flip (header). */
+  private oldIdx(gp: number): number {
+    return (gp >> 1) & 1;
   }
 
   /** Wait until SRCU_GP_SEQ reaches `s`, driving SRCU grace periods (a wait program, see domain/wait.ts). */
@@ -243,7 +272,7 @@ export class Srcu {
           continue; // stale: the outer loop re-checks s
         }
         // step 3: drain the old index
-        const old = this.oldIdx();
+        const old = this.oldIdx(gp);
         Atomics.add(i32, this.h + SRCU_WAITERS, 1);
         try {
           for (;;) {
