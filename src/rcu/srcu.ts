@@ -160,8 +160,12 @@ export class Srcu {
   /** Run `fn` (sync or async) inside a read section. */
   async read<T>(fn: () => Promise<T> | T): Promise<T> {
     const idx = this.readLock();
+    const h = ld.on ? (this.held.get(idx)?.at(-1) ?? null) : null;
     try {
-      return await fn();
+      const r = fn(); // its synchronous part runs now, inside the section
+      // From here the caller is not inside: fn's task and our continuation are (lockdep hooks.ts leave).
+      ld.leave(h);
+      return await r;
     } finally {
       this.readUnlock(idx);
     }

@@ -68,3 +68,44 @@ describe('lockdep: Revocable.withAccess holds its access in fn\'s task, not the 
     d.detach();
   });
 });
+
+describe("lockdep: Srcu.read(fn) is a section of fn's task, not the caller's", () => {
+  afterEach(() => {
+    lockdep.disable();
+    lockdep.reset();
+  });
+
+  it('a lock the caller takes while fn runs is not ordered inside the section (no false cycle)', async () => {
+    lockdep.enable({ action: 'collect' });
+    const d = Domain.create({ name: 'ld-srcu-read', maxThreads: 2 });
+    const s = d.srcu('sr_srcu');
+    const m = d.mutex('sr_M');
+    const pending = s.read(async () => {
+      await sleep(30);
+    });
+    const g = await m.lock(); // the caller: it is not inside the section
+    g.unlock();
+    await pending;
+    const g2 = await m.lock();
+    await s.synchronize({ timeoutMs: 2000 }); // synchronize under M: M -> srcu, a real order
+    g2.unlock();
+    assert.deepEqual(lockdep.reports().map((r) => `${r.kind}: ${r.classes.join(' ')}`), []);
+    d.detach();
+  });
+
+  it('a lock fn takes after an await is ordered inside the section (the real cycle is reported)', async () => {
+    lockdep.enable({ action: 'collect' });
+    const d = Domain.create({ name: 'ld-srcu-read-2', maxThreads: 2 });
+    const s = d.srcu('sr2_srcu');
+    const m = d.mutex('sr2_M');
+    await s.read(async () => {
+      await sleep(5);
+      (await m.lock()).unlock(); // srcu -> M
+    });
+    const g = await m.lock();
+    await s.synchronize({ timeoutMs: 2000 }); // M -> srcu: a cycle
+    g.unlock();
+    assert.equal(lockdep.reports().filter((r) => r.kind === 'circular').length, 1, lockdep.reports().map((r) => r.kind).join());
+    d.detach();
+  });
+});
