@@ -65,7 +65,10 @@
  * it. A stale driver (one whose GP another driver ended, e.g. while its thread was OFFLINE) must
  * notice, or it would wait for acks of gp that busy threads no longer owe, and time out although
  * its snapshot is done: every wake-up of its wait for acks first re-checks GP_SEQ and, once it
- * moved past gp, leaves for the outer loop (which re-checks the snapshot) without finish(); it
+ * moved past gp, leaves for the outer loop (which re-checks the snapshot) without finish(), and
+ * resigns: GP_DRIVER may still name it (the driver that ended gp could not clear another's id),
+ * and a live, idle thread named there would keep every waiter from taking over the NEXT grace
+ * period, should that one's winner die between its claim's CAS and its store of GP_DRIVER. It
  * sleeps on QS_EVENTS, so finish() also bumps and notifies QS_EVENTS (the bump follows the GP_SEQ
  * CAS and the driver loads QS_EVENTS before its GP_SEQ check, so that wake-up cannot be missed).
  * On timeout a driver reports failure only if its snapshot is really not done. A driver never
@@ -248,7 +251,10 @@ export class GpEngine {
           }
           if (this.allQuiescent(gp)) break;
           if ((yield { index: RCU_QS_EVENTS, value: ev }) === 'timed-out') {
-            if (Atomics.load(i32, RCU_GP_SEQ) !== gp) return done(Atomics.load(i32, RCU_GP_SEQ), s);
+            if (Atomics.load(i32, RCU_GP_SEQ) !== gp) {
+              this.resign(gp); // stale: see below
+              return done(Atomics.load(i32, RCU_GP_SEQ), s);
+            }
             if (this.allQuiescent(gp)) break;
             this.resign(gp);
             return done(Atomics.load(i32, RCU_GP_SEQ), s);
@@ -258,7 +264,11 @@ export class GpEngine {
         if (Atomics.load(i32, RCU_GP_SEQ) === gp) this.resign(gp);
         throw e;
       }
+      // A stale driver (gp ended by another) still named in GP_DRIVER clears it: a live, idle
+      // thread named there would keep every waiter from taking over the NEXT GP, should that GP's
+      // winner die between its claim and its store of GP_DRIVER (a waiter would wait for ever).
       if (!stale) this.finish(gp, expedited);
+      else this.resign(gp);
     }
   }
 

@@ -273,7 +273,8 @@ export class Srcu {
         if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false, moved))) {
           if (this.gpDone(s)) return;
           if (!moved()) throw timeoutError(this.what, op, timeoutMs);
-          continue; // stale: the outer loop re-checks s
+          this.resign(); // stale: no longer the driver (see rcu/gp.ts reach)
+          continue; // the outer loop re-checks s
         }
         // step 3: drain the old index
         const old = this.oldIdx(gp);
@@ -296,10 +297,11 @@ export class Srcu {
           Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
         }
       } catch (e) {
-        if (!moved()) this.resign();
+        this.resign(); // gp not ended: we give it up; ended: stale, so no longer its driver
         throw e;
       }
       if (!stale) this.finish(gp);
+      else this.resign(); // stale: see rcu/gp.ts reach
     }
   }
 
