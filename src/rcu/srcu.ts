@@ -271,9 +271,10 @@ export class Srcu {
       try {
         // step 2: an RCU grace period (left as soon as gp has ended)
         if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false, moved))) {
-          if (this.gpDone(s)) return;
+          // Stale (a done snapshot means gp has ended too): no longer the driver (rcu/gp.ts reach).
+          if (this.gpDone(s)) return this.resign();
           if (!moved()) throw timeoutError(this.what, op, timeoutMs);
-          this.resign(); // stale: no longer the driver (see rcu/gp.ts reach)
+          this.resign();
           continue; // the outer loop re-checks s
         }
         // step 3: drain the old index
@@ -288,7 +289,7 @@ export class Srcu {
             }
             if (this.readers(old) === 0) break;
             if ((yield { index: this.h + SRCU_UNLOCK_EVENTS, value: ev }) === 'timed-out') {
-              if (this.gpDone(s)) return;
+              if (this.gpDone(s)) return this.resign(); // gp ended by another: stale, as above
               if (!moved() && this.readers(old) === 0) break;
               throw timeoutError(this.what, op, timeoutMs);
             }
