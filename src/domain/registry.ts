@@ -16,7 +16,11 @@
  * running its own death handlers) takes the lock over with one compareExchange from the word it
  * read. What the cut-short insert did is harmless: it published nothing (R_STATE is stored READY
  * last, and probe() treats a slot that is not READY as empty, so the next insert reuses it), and
- * what it allocated is lost, like the memory of any failed insert. Waiters sleep in 50 ms slices
+ * what it allocated is lost, like the memory of any failed insert. Its plain writes to the
+ * half-made entry are not ordered before the taker's (nothing of the dead thread's
+ * happens-before the takeover CAS but its own lock CAS), and need not be: the taker writes every
+ * field of the entry it publishes, the dead thread can no longer write, and only the taker's
+ * Atomics.store of READY publishes, so a reader that sees READY sees the taker's fields. Waiters sleep in 50 ms slices
  * (a death does not notify this word), so a takeover comes within one slice of the death.
  *
  * A second caller whose kind or options differ from the first gets ERR_KIND_MISMATCH.

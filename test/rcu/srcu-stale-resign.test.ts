@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
-import { SRCU_DRIVER, SRCU_GP_SEQ } from '../../src/domain/layout.js';
+import { SRCU_DRIVER, SRCU_GP_SEQ, SRCU_UNLOCK_EVENTS } from '../../src/domain/layout.js';
 
 describe('Srcu: a stale driver whose snapshot is done resigns', () => {
   it('step 3, timed-out wake-up after another driver ended gp: SRCU_DRIVER no longer names us', () => {
@@ -27,9 +27,9 @@ describe('Srcu: a stale driver whose snapshot is done resigns', () => {
       Atomics.store(i32, h + SRCU_DRIVER, 3 + 1);
       const prog = (s as unknown as { reach(s: number, op: string, t?: number): Generator<{ index: number }, void, string> }).reach(2, 'test', 1000);
       let step = prog.next(undefined as never);
-      for (let i = 0; !step.done && step.value.index !== h + 3 /* SRCU_UNLOCK_EVENTS */ && i < 50; i++) step = prog.next('woken');
+      for (let i = 0; !step.done && step.value.index !== h + SRCU_UNLOCK_EVENTS && i < 50; i++) step = prog.next('woken');
       assert.equal(step.done, false);
-      assert.equal(step.value!.index, h + 3, 'waits in step 3');
+      assert.equal(step.value!.index, h + SRCU_UNLOCK_EVENTS, 'waits in step 3');
       assert.equal(Atomics.load(i32, h + SRCU_DRIVER), me, 'took gp over');
       Atomics.store(i32, h + SRCU_GP_SEQ, 2); // the original driver ended gp (its finish clears only its own id)
       step = prog.next('timed-out');

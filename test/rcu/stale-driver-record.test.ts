@@ -12,9 +12,9 @@
  * T leaves and D ends the GP; X wakes stale and timed out, and its wait ends for good (no later
  * claim of X's own overwrites the word). Then W wins the next GP's claim and is terminated before
  * recording itself; this thread's synchronize() must still complete.
- * (RCU only: Srcu's drivers share the pattern and get the same fix, but its stale driver mostly
- * leaves through its step 2, which resigns, or claims the next GP itself, so this setup does not
- * leave a stale SRCU_DRIVER behind on the old code: it would not be evidence.)
+ * (RCU only: Srcu's drivers share the pattern and get the same fix, but with real workers this
+ * setup mostly ends with the stale SRCU driver claiming the next GP itself, which overwrites the
+ * word, so it would not be evidence; srcu-stale-resign.test.ts steps Srcu's wait program by hand.)
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
