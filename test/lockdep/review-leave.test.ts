@@ -14,6 +14,35 @@ describe('lockdep: ld.leave for Srcu.read / Revocable.withAccess', () => {
     lockdep.reset();
   });
 
+  it('Srcu.read: two concurrent sections on one thread; the first to end ends its own, not the other task\'s', async () => {
+    // readUnlock(idx) ends the hold the CURRENT context holds, else the newest: read()'s own
+    // continuation must hold its section, or it ends the newest (another task's) instead.
+    lockdep.enable({ action: 'collect' });
+    const d = Domain.create({ name: 'ld-leave-srcu-two', maxThreads: 2 });
+    const s = d.srcu('leave_two_S');
+    let endA!: () => void;
+    const pA = s.read(async () => {
+      await new Promise<void>((r) => (endA = r));
+    });
+    let heldInB: unknown = 'not run';
+    const pB = s.read(async () => {
+      await sleep(40);
+      try {
+        lockdep.assertHeld(s);
+        heldInB = true;
+      } catch (e) {
+        heldInB = e;
+      }
+    });
+    await sleep(5);
+    endA();
+    await pA; // A's section ends while B's fn still runs
+    await pB;
+    assert.equal(heldInB, true);
+    assert.deepEqual(lockdep.reports().map((r) => r.kind), []);
+    d.detach();
+  });
+
   for (const helper of ['Revocable.withAccess', 'Srcu.read'] as const) {
     it(`${helper}: the caller stops holding even if fn's synchronous part compacted the stack (lock coupling)`, async () => {
       // fn drops a lock the caller took before the helper (so a dead entry lies under the hold),
