@@ -492,19 +492,24 @@ function retire(e: Entry): void {
 /**
  * `e` stops being held by the current context r, staying live (ld.leave: Revocable.withAccess,
  * Srcu.read). They take their hold in the synchronous prologue of an async function, which runs
- * on the CALLER's context: every promise created meanwhile (the callback's task, the function's
- * own continuation) copied the stack with e in it and keeps holding it, but the caller, once the
+ * on the CALLER's context: every promise created meanwhile (the callback's task; the function's
+ * own continuation only if its await is set up before leave(), as Srcu.read does) copied the
+ * stack with e in it and keeps holding it, but the caller, once the
  * function returns its promise, does not. Only when e is r's top (else nothing changes: a hold
- * pushed above it by the callback's synchronous part is still on r). No entry dies, so no stack
+ * pushed above it by the callback's synchronous part is still on r; the top may be a compacted
+ * copy of e's node, see rebuild()). No entry dies, so no stack
  * gains a dead one: no epoch bump. e stays where it is in every other stack, so it and its parent
  * are reachable from another stack: both shared, as when a shared top is popped.
  */
 export function leave(e: Entry): void {
   const r = resource();
-  if (!e.live || r[kCtx] !== e) return;
-  e.shared = true;
-  if (e.parent !== null) e.parent.shared = true;
-  r[kCtx] = e.parent;
+  const top = r[kCtx];
+  // The top is e itself, or a node current() built for it when it compacted r's stack (a lock
+  // under e released by fn's synchronous part, then a lock taken): compare entries, not nodes.
+  if (!e.live || top == null || top.entry !== e) return;
+  top.shared = true;
+  if (top.parent !== null) top.parent.shared = true;
+  r[kCtx] = top.parent;
 }
 
 /** Drop a held entry, from any context. Returns false if it was not live. */

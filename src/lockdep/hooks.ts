@@ -84,8 +84,10 @@ export const ld = {
 
   /**
    * `h`, taken in the synchronous prologue of an async function (which runs on its caller's
-   * context), is held by the tasks that prologue started, not by the caller: call it just before
-   * the function's first await (Revocable.withAccess, Srcu.read). Still released with release().
+   * context), is held by the tasks that prologue started, not by the caller: call it once those
+   * tasks exist (Revocable.withAccess, Srcu.read). An await of the function's own made after it
+   * does not hold h: one that must (a release by class, releaseOwn) is set up before it.
+   * Still released with release().
    */
   leave(h: HeldLock | null): void {
     if (h) engine.leave(h);

@@ -167,7 +167,8 @@ export class Revocable {
     if (a === null) return undefined;
     try {
       const r = fn(); // its synchronous part runs now, holding the access
-      // From here the caller holds nothing: fn's task and our continuation do (ld.leave).
+      // From here the caller holds nothing: fn's task does (ld.leave). Our continuation, created
+      // by the await below after leave(), does not; it releases the access by its handle.
       if (ld.on) ld.leave(a.h);
       return await r;
     } finally {

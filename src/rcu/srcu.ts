@@ -161,11 +161,19 @@ export class Srcu {
   async read<T>(fn: () => Promise<T> | T): Promise<T> {
     const idx = this.readLock();
     const h = ld.on ? (this.held.get(idx)?.at(-1) ?? null) : null;
+    // inside() runs fn's synchronous part and sets up its own await now, on this context, so fn's
+    // task and inside()'s continuation (which ends the section) hold h. From here the caller is
+    // not inside (lockdep hooks.ts leave). readUnlock(idx) ends the hold of idx its context
+    // holds, else the newest: a continuation created after leave() holds none, and would end
+    // another task's section of this thread instead of its own.
+    const p = this.inside(fn, idx);
+    ld.leave(h);
+    return p;
+  }
+
+  private async inside<T>(fn: () => Promise<T> | T, idx: number): Promise<T> {
     try {
-      const r = fn(); // its synchronous part runs now, inside the section
-      // From here the caller is not inside: fn's task and our continuation are (lockdep hooks.ts leave).
-      ld.leave(h);
-      return await r;
+      return await fn();
     } finally {
       this.readUnlock(idx);
     }
