@@ -54,9 +54,12 @@
  *    FORCE raced), the general path (batchFold) reads them on this same thread; a combined COUNT
  *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself, and SWITCHER gets our mark back (batchFold claims it again).
  *  - Two loads in step 3 are PLAIN: MODE before the claim and COUNT before the combined drop. Each
- *    only chooses a path that an Atomics RMW on the same word then confirms (the MODE CAS that
- *    ends the switch, the COUNT CAS): a stale value makes that RMW fail, and the general path
- *    runs, exactly as when the word changes just after an Atomics.load. (An Atomics.load is a
+ *    only picks a path: either the general one (batchFold, right for any mode; a stale "not ASD"
+ *    merely sends a ref there that did not need it), or one that an Atomics RMW on the same word
+ *    then confirms (the MODE CAS that ends the switch, the COUNT CAS): a stale value makes that
+ *    RMW fail, and the general path runs, exactly as when the word changes just after an
+ *    Atomics.load. (Our own mark's CAS precedes the MODE load in program order, so it never reads
+ *    older than ASD.) (An Atomics.load is a
  *    builtin call in V8 11, an order of magnitude dearer than a plain load; the RMWs stay.)
  *  - If the grace-period wait times out or is aborted, the switches are still completed in the
  *    background after a full grace period (never folded early), and killAll rejects.
