@@ -69,6 +69,18 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
   const origAcquire = lock.acquire.bind(lock) as (...a: unknown[]) => Promise<unknown>;
   const origRelease = lock.release.bind(lock) as (...a: unknown[]) => void;
 
+  // async-mutex's Semaphore releaser calls `this.release(weight)` on the instance, i.e. our patched
+  // release() below: while a releaser runs, that call must not drop another acquisition's hold.
+  let inReleaser = 0;
+  const callReleaser = (release: Releaser): void => {
+    inReleaser++;
+    try {
+      release();
+    } finally {
+      inReleaser--;
+    }
+  };
+
   const track = (h: HeldLock | null): (() => void) => {
     if (h) held.push(h);
     let done = false;
@@ -95,10 +107,10 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
     const forget = track(h);
     if (Array.isArray(r)) {
       const [value, release] = r as [number, Releaser];
-      return [value, () => (forget(), release())];
+      return [value, () => (forget(), callReleaser(release))];
     }
     const release = r as Releaser;
-    return () => (forget(), release());
+    return () => (forget(), callReleaser(release));
   }
 
   async function runExclusive(cb: (value?: number) => unknown, ...args: unknown[]): Promise<unknown> {
@@ -112,7 +124,7 @@ export function instrument<T extends AsyncMutexLike | AsyncSemaphoreLike>(lock: 
   }
 
   function release(...args: unknown[]): void {
-    const h = held.shift();
+    const h = inReleaser > 0 ? undefined : held.shift();
     if (h) ld.release(h);
     origRelease(...args);
   }

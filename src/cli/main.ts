@@ -44,11 +44,14 @@ async function main(argv: string[]): Promise<number> {
       return runBench(rest);
     }
     case undefined:
+      // a usage error like any other: message and usage on stderr, exit 2
+      process.stderr.write(`quiesce: no command given\n\n${USAGE}`);
+      return 2;
     case '-h':
     case '--help':
     case 'help':
       process.stdout.write(USAGE);
-      return cmd === undefined ? 2 : 0;
+      return 0;
     default:
       process.stderr.write(`quiesce: unknown command '${cmd}'\n\n${USAGE}`);
       return 2;
