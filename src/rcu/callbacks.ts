@@ -11,8 +11,10 @@
  * closures of this thread and cannot move, so domain.detach() first runs them here, blocking
  * (offline) for their grace periods: drainSync(). A detached thread's queue is therefore empty,
  * and nothing writes QUEUED/DONE once core.slot is -1 (push needs an attached thread; runDone
- * checks). A slot's counters thus always have DONE == QUEUED when it is left; a new occupant also
- * rebases DONE to QUEUED when it claims the slot (rebase()), so a counter never carries over.
+ * checks). detach() then stores DONE = QUEUED (leave(): a detach() from inside a callback leaves
+ * its own batch uncounted otherwise), so a slot's counters always have DONE == QUEUED when it is left;
+ * a new occupant also rebases DONE to QUEUED when it builds the queue (rebase()), which for an
+ * Srcu it may never do: hence the first rule.
  *
  * barrier(): the queue counts callbacks in two shared words per thread, QUEUED and DONE (Atomics
  * add; DONE is notified). A barrier snapshots QUEUED of every live thread and waits until each
@@ -71,6 +73,17 @@ export class CallbackQueue {
       waitSync(this.queue[this.queue.length - 1]!.s); // snapshots only grow along the queue
       this.runDone();
     }
+  }
+
+  /**
+   * domain.detach(), after drainSync(), while the slot is still ours: leave it with DONE == QUEUED
+   * (header). Not already so if detach() runs inside one of this queue's own callbacks: the batch
+   * running it counts its callbacks only when it ends, and by then this thread is detached, so it
+   * counts nothing. That callback is still running, but the slot is FREE when detach() returns,
+   * which barrier() counts as done anyway.
+   */
+  leave(): void {
+    this.rebase();
   }
 
   get pending(): number {

@@ -133,6 +133,7 @@ export class Rcu {
    * ERR_NOT_ATTACHED: the refusal costs the read side nothing.
    */
   detached(): void {
+    this.callbacks.leave(); // (still attached here: the slot is freed right after)
     this.checkQueued = false;
   }
 

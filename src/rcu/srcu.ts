@@ -252,10 +252,11 @@ export class Srcu {
   /**
    * @internal domain.detach(): this thread's slot is about to be freed: stop naming it as the
    * driver, or a new occupant of the slot would pass for it and nobody would take the GP over
-   * (rcu/gp.ts leave()).
+   * (rcu/gp.ts leave()); and leave its callback counters even (rcu/callbacks.ts leave()).
    */
   leave(): void {
     this.resign();
+    this.callbacks.leave();
   }
 
   /** The index drained by grace period `gp` (odd): the one readers used before its flip (header). */

@@ -106,4 +106,32 @@ describe('call() callbacks of a thread that detaches', () => {
       await reader.w.terminate();
     }
   });
+
+  it('srcu: a callback that detaches its own thread does not leave the slot\'s counters behind', async () => {
+    // The batch that ran it was never counted (the thread was detached when it ended), so the
+    // slot's SRCU DONE stayed below QUEUED; a new occupant that never touches that Srcu did not
+    // rebase it, and every later barrier() waited for it for ever.
+    const d = Domain.create({ name: 'detach-in-cb-srcu', bytes: 1 << 20, maxThreads: 4 });
+    const s = d.srcu('detach-in-cb');
+    const workers: Worker[] = [];
+    try {
+      const w1 = await spawnReady(d);
+      workers.push(w1.w);
+      const flags = new Int32Array(new SharedArrayBuffer(8));
+      await call(w1.w, 'detachInCallback', { sab: flags.buffer, srcu: 'detach-in-cb' });
+      assert.ok(await flagSet(flags, 0, 10000), 'the callback never ran');
+      const w2 = await spawnReady(d);
+      workers.push(w2.w);
+      assert.equal(w2.slot, w1.slot, 'the new worker should reuse the freed slot');
+      let res = 'ok';
+      try {
+        await s.barrier({ timeoutMs: 2000 });
+      } catch (e) {
+        res = (e as { code?: string }).code ?? String(e);
+      }
+      assert.equal(res, 'ok', 'barrier() with no pending callbacks timed out (stale counters on a reused slot)');
+    } finally {
+      for (const w of workers) await w.terminate();
+    }
+  });
 });
