@@ -29,6 +29,14 @@ export async function runBench(argv: string[]): Promise<number> {
   const targeted = rows.filter((r) => !r.target.startsWith('('));
   const missed = targeted.filter((r) => !r.met);
   process.stdout.write(`\n${targeted.length - missed.length}/${targeted.length} figures meet their targets${missed.length ? ` (missed: ${missed.map((r) => `${r.group}: ${r.name}`).join('; ')})` : ''}\n`);
-  if (options.has('json')) writeFileSync(options.get('json')!, JSON.stringify({ node: process.version, date: new Date().toISOString(), rows }, null, 2));
+  if (options.has('json')) {
+    try {
+      writeFileSync(options.get('json')!, JSON.stringify({ node: process.version, date: new Date().toISOString(), rows }, null, 2));
+    } catch (e) {
+      // checked before the run, but the file may have become unwritable since: say so, exit 2
+      process.stderr.write(`quiesce bench: cannot write --json ${options.get('json')}: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   return 0;
 }
