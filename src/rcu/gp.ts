@@ -221,8 +221,8 @@ export class GpEngine {
   /**
    * Wait until GP_SEQ reaches `s`, driving grace periods as needed (a wait program: runSync and
    * runAsync drive it). Returns false on timeout, and only if `s` is really not done. A driver that
-   * gives up (timeout/abort) resigns; one that finds GP_SEQ moved past the GP it drives (another
-   * driver ended it) leaves it without finish() (see header). `abandon` (Srcu's step 2): checked
+   * gives up (timeout/abort) resigns, and so does one that finds GP_SEQ moved past the GP it drives
+   * (another driver ended it): it leaves without finish() (see header). `abandon` (Srcu's step 2): checked
    * at every wake-up; once it is true the program resigns whatever it drives and returns false.
    */
   /** @internal (also a step of Srcu's wait program) */
@@ -237,38 +237,28 @@ export class GpEngine {
         if ((yield { index: RCU_GP_SEQ, value: seq, sliceMs: 100 }) === 'timed-out') return done(Atomics.load(i32, RCU_GP_SEQ), s);
         continue;
       }
-      let stale = false; // GP_SEQ moved past gp: another driver ended it
+      // Every way out but finish() leaves gp undriven by us (we gave up, or another driver ended
+      // it: stale), and then GP_DRIVER must not go on naming this thread: resign (header).
+      let ended = false;
       try {
+        let quiet = false;
         for (;;) {
           const ev = Atomics.load(i32, RCU_QS_EVENTS); // before the GP_SEQ check: see kick()
-          if (Atomics.load(i32, RCU_GP_SEQ) !== gp) {
-            stale = true;
-            break;
-          }
-          if (abandon?.()) {
-            this.resign(gp);
-            return false;
-          }
-          if (this.allQuiescent(gp)) break;
+          if (Atomics.load(i32, RCU_GP_SEQ) !== gp) break; // stale: the outer loop re-checks s
+          if (abandon?.()) return false;
+          if ((quiet = this.allQuiescent(gp))) break;
           if ((yield { index: RCU_QS_EVENTS, value: ev }) === 'timed-out') {
-            if (Atomics.load(i32, RCU_GP_SEQ) !== gp) {
-              this.resign(gp); // stale: see below
-              return done(Atomics.load(i32, RCU_GP_SEQ), s);
-            }
-            if (this.allQuiescent(gp)) break;
-            this.resign(gp);
+            if (Atomics.load(i32, RCU_GP_SEQ) === gp && (quiet = this.allQuiescent(gp))) break;
             return done(Atomics.load(i32, RCU_GP_SEQ), s);
           }
         }
-      } catch (e) {
-        if (Atomics.load(i32, RCU_GP_SEQ) === gp) this.resign(gp);
-        throw e;
+        if (quiet) {
+          this.finish(gp, expedited);
+          ended = true;
+        }
+      } finally {
+        if (!ended) this.resign(gp);
       }
-      // A stale driver (gp ended by another) still named in GP_DRIVER clears it: a live, idle
-      // thread named there would keep every waiter from taking over the NEXT GP, should that GP's
-      // winner die between its claim and its store of GP_DRIVER (a waiter would wait for ever).
-      if (!stale) this.finish(gp, expedited);
-      else this.resign(gp);
     }
   }
 

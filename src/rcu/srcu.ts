@@ -276,42 +276,41 @@ export class Srcu {
         continue;
       }
       const moved = (): boolean => Atomics.load(i32, this.h + SRCU_GP_SEQ) !== gp; // another driver ended gp
-      let stale = false;
+      // Every way out but finish() leaves gp undriven by us (we gave up, or another driver ended
+      // it: stale), and then SRCU_DRIVER must not go on naming this thread: resign (rcu/gp.ts).
+      let ended = false;
       try {
         // step 2: an RCU grace period (left as soon as gp has ended)
         if (!(yield* this.rcu.gp.reach(this.rcu.gp.snap(), false, moved))) {
-          // Stale (a done snapshot means gp has ended too): no longer the driver (rcu/gp.ts reach).
-          if (this.gpDone(s)) return this.resign();
+          if (this.gpDone(s)) return; // stale (a done snapshot means gp has ended too)
           if (!moved()) throw timeoutError(this.what, op, timeoutMs);
-          this.resign();
-          continue; // the outer loop re-checks s
+          continue; // stale: the outer loop re-checks s
         }
         // step 3: drain the old index
         const old = this.oldIdx(gp);
+        let drained = false;
         Atomics.add(i32, this.h + SRCU_WAITERS, 1);
         try {
           for (;;) {
             const ev = Atomics.load(i32, this.h + SRCU_UNLOCK_EVENTS); // before the check: see finish()
-            if (moved()) {
-              stale = true;
-              break;
-            }
-            if (this.readers(old) === 0) break;
+            if (moved()) break; // stale
+            if ((drained = this.readers(old) === 0)) break;
             if ((yield { index: this.h + SRCU_UNLOCK_EVENTS, value: ev }) === 'timed-out') {
-              if (this.gpDone(s)) return this.resign(); // gp ended by another: stale, as above
-              if (!moved() && this.readers(old) === 0) break;
+              if (this.gpDone(s)) return; // stale, as above
+              if (!moved() && (drained = this.readers(old) === 0)) break;
               throw timeoutError(this.what, op, timeoutMs);
             }
           }
         } finally {
           Atomics.sub(i32, this.h + SRCU_WAITERS, 1);
         }
-      } catch (e) {
-        this.resign(); // gp not ended: we give it up; ended: stale, so no longer its driver
-        throw e;
+        if (drained) {
+          this.finish(gp);
+          ended = true;
+        }
+      } finally {
+        if (!ended) this.resign();
       }
-      if (!stale) this.finish(gp);
-      else this.resign(); // stale: see rcu/gp.ts reach
     }
   }
 
