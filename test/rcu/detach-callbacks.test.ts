@@ -28,6 +28,23 @@ async function flagSet(flags: Int32Array, i: number, ms: number): Promise<boolea
 }
 
 /**
+ * A new worker takes `slot`, freed by a detach(), and a barrier() with nothing pending anywhere
+ * must not time out (stale QUEUED/DONE counters on the reused slot would wedge it).
+ */
+async function barrierOnReusedSlot(d: Domain, slot: number, workers: Worker[], barrier: (o: { timeoutMs: number }) => Promise<void>): Promise<void> {
+  const w2 = await spawnReady(d);
+  workers.push(w2.w);
+  assert.equal(w2.slot, slot, 'the new worker should reuse the freed slot');
+  let res = 'ok';
+  try {
+    await barrier({ timeoutMs: 2000 });
+  } catch (e) {
+    res = (e as { code?: string }).code ?? String(e);
+  }
+  assert.equal(res, 'ok', 'barrier() with no pending callbacks timed out (stale counters on a reused slot)');
+}
+
+/**
  * `hold()` keeps the flavour's grace periods from completing and resolves a release function.
  * A worker queues a callback and detaches while that holds; barrier() starts once the callback is
  * queued, and must not resolve before it has run. Then a new worker takes the freed slot and a
@@ -52,16 +69,7 @@ async function scenario(d: Domain, barrier: (o: { timeoutMs: number }) => Promis
 
     // the detached worker's slot is taken by a new worker; nothing is pending anywhere
     assert.ok(await flagSet(flags, 0, 5000), 'the callback never ran');
-    const w2 = await spawnReady(d);
-    workers.push(w2.w);
-    assert.equal(w2.slot, w1.slot, 'the new worker should reuse the freed slot');
-    let res = 'ok';
-    try {
-      await barrier({ timeoutMs: 2000 });
-    } catch (e) {
-      res = (e as { code?: string }).code ?? String(e);
-    }
-    assert.equal(res, 'ok', 'barrier() with no pending callbacks timed out (stale counters on a reused slot)');
+    await barrierOnReusedSlot(d, w1.slot, workers, barrier);
   } finally {
     for (const w of workers) await w.terminate();
   }
@@ -120,16 +128,7 @@ describe('call() callbacks of a thread that detaches', () => {
       const flags = new Int32Array(new SharedArrayBuffer(8));
       await call(w1.w, 'detachInCallback', { sab: flags.buffer, srcu: 'detach-in-cb' });
       assert.ok(await flagSet(flags, 0, 10000), 'the callback never ran');
-      const w2 = await spawnReady(d);
-      workers.push(w2.w);
-      assert.equal(w2.slot, w1.slot, 'the new worker should reuse the freed slot');
-      let res = 'ok';
-      try {
-        await s.barrier({ timeoutMs: 2000 });
-      } catch (e) {
-        res = (e as { code?: string }).code ?? String(e);
-      }
-      assert.equal(res, 'ok', 'barrier() with no pending callbacks timed out (stale counters on a reused slot)');
+      await barrierOnReusedSlot(d, w1.slot, workers, (o) => s.barrier(o));
     } finally {
       for (const w of workers) await w.terminate();
     }
