@@ -253,6 +253,15 @@ export class Threads {
     return this.state(t) === ThreadState.ONLINE;
   }
 
+  /**
+   * True if the thread in slot `t` is blocked in one of quiesce's own waits (OFFLINE): alive, but
+   * none of its async tasks can run until that wait returns. A lock does not let such a task's
+   * wait keep others out (mutex.ts stuck grant, rwsem.ts / percpu-rwsem.ts stuck writers).
+   */
+  blockedInWait(t: number): boolean {
+    return this.state(t) === ThreadState.OFFLINE;
+  }
+
   /** True for ONLINE or OFFLINE (a thread that is attached and alive). */
   isAlive(t: number): boolean {
     const s = this.state(t);

@@ -224,7 +224,7 @@ export class Mutex {
       }
       if (owner !== this.me && (v & WAITERS) !== 0) {
         const x = Atomics.load(i32, this.handoffW);
-        if (x < 0 && (-x & ID_ASYNC) !== 0 && idSlot(-x) === owner && this.core.threads.state(owner) === ThreadState.OFFLINE) {
+        if (x < 0 && (-x & ID_ASYNC) !== 0 && idSlot(-x) === owner && this.core.threads.blockedInWait(owner)) {
           // A stuck grant (header): take it back, then the lock from its target.
           if (Atomics.compareExchange(i32, this.handoffW, x, 0) === x) {
             Atomics.notify(i32, this.handoffW);

@@ -281,7 +281,7 @@ export class PercpuRwSem {
 
   /** BLOCK `b` is an async writer's that waits for readers while its thread is blocked elsewhere (header). */
   private writerStuck(b: number): boolean {
-    return (b & DRAINING) !== 0 && this.core.threads.state((b & BLOCK_SLOT) - 1) === ThreadState.OFFLINE;
+    return (b & DRAINING) !== 0 && this.core.threads.blockedInWait((b & BLOCK_SLOT) - 1);
   }
 
   private wakeWriter(): void {

@@ -75,7 +75,7 @@
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
 import { onThreadDeath } from '../domain/core.js';
-import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, ThreadState, percpuWord } from '../domain/layout.js';
+import { Kind, RWSEM_COUNT, RWSEM_OWNER, RWSEM_PC_READS, RWSEM_PC_WWAIT, percpuWord } from '../domain/layout.js';
 import { Deadline, abortedError, checkWaitOptions, timeoutError, type WaitOptions, runAsync, runSync, type WaitProgram } from '../domain/wait.js';
 import { ld, type AcquireOptions, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import { Guard, notOwnerError } from './guard.js';
@@ -257,7 +257,7 @@ export class RwSem {
     for (let t = 0; t < g.maxThreads && n > 0; t++) {
       const w = Atomics.load(this.i32, percpuWord(g, t, this.pcpu) + RWSEM_PC_WWAIT);
       if (w === 0) continue;
-      if (w >= WWAIT_SYNC || threads.state(t) !== ThreadState.OFFLINE) return false; // it can run
+      if (w >= WWAIT_SYNC || !threads.blockedInWait(t)) return false; // it can run
       n -= w;
     }
     return n === 0;

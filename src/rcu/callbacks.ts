@@ -25,7 +25,6 @@
  * barrier() resolves. A slot reused meanwhile starts at DONE == QUEUED >= the snapshot.
  */
 import type { DomainCore } from '../domain/core.js';
-import { ThreadState } from '../domain/layout.js';
 import { Deadline, holdEventLoop, releaseEventLoop, waitOn } from '../domain/wait.js';
 
 export interface GpSource {
@@ -136,16 +135,14 @@ export class CallbackQueue {
   private targets(): [number, number][] {
     const out: [number, number][] = [];
     for (let t = 0; t < this.core.g.maxThreads; t++) {
-      const s = this.core.threads.state(t);
-      if (s !== ThreadState.ONLINE && s !== ThreadState.OFFLINE) continue;
+      if (!this.core.threads.isAlive(t)) continue;
       out.push([t, Atomics.load(this.core.i32, this.queuedWord(t))]);
     }
     return out;
   }
 
   private reached(t: number, target: number): boolean {
-    const s = this.core.threads.state(t);
-    if (s !== ThreadState.ONLINE && s !== ThreadState.OFFLINE) return true; // died, or ran them all and left
+    if (!this.core.threads.isAlive(t)) return true; // died, or ran them all and left
     return ((Atomics.load(this.core.i32, this.doneWord(t)) - target) | 0) >= 0;
   }
 

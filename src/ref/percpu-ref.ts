@@ -157,7 +157,6 @@ import {
   PR_SW_EPOCH_SHIFT,
   PR_SW_SLOT_MASK,
   PR_WAITERS,
-  ThreadState,
   percpuWord,
 } from '../domain/layout.js';
 import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, releaseEventLoop, timeoutError, waitOn, type WaitOptions } from '../domain/wait.js';
@@ -793,7 +792,7 @@ export class PercpuRef {
     if (s === 0) return null; // none, or an end in progress
     const owner = (s & PR_SW_SLOT_MASK) - 1;
     if (owner === this.core.slot) return null; // ours: this.run, or a killAll mark of ours
-    if (this.core.threads.canRun(owner) || (s & PR_SW_BUSY && this.core.threads.state(owner) === ThreadState.OFFLINE)) return null;
+    if (this.core.threads.canRun(owner) || (s & PR_SW_BUSY && this.core.threads.blockedInWait(owner))) return null;
     if (!(Atomics.load(i32, this.mode) & PR_M_SWITCHING)) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
