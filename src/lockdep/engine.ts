@@ -490,7 +490,8 @@ export const engine = {
     const r = ctx.resource();
     const mine = ctx.findHeld(cls, r);
     if (mine !== null) return releaseEntry(mine, r);
-    for (const e of ctx.liveEntries()) if (e.cls === cls) return engine.release(e);
+    // Another context's hold: its guard still has the entry, so this release must not recycle it.
+    for (const e of ctx.liveEntries()) if (e.cls === cls) return releaseEntry(e, r);
     const old = ctx.findForgotten(cls);
     if (old !== null) return void ctx.releaseForgotten(old); // held across this thread's reset()
     emit(pending('bad-unlock', [cls.name], rep.badUnlockText(who(), cls.name, stack(), ctx.heldList(ctx.current()))), true);
@@ -518,7 +519,8 @@ export const engine = {
     if (h == null) return; // ld.release(undefined) stays a no-op, as the hooks.ts wrapper made it
     const e = h as Entry;
     const popped = ctx.popOwn(e);
-    if (popped === ctx.POP_DONE) checkAcross(e);
+    if (popped === ctx.POP_SAME_TURN) ctx.recycle(e); // the guard's one release: nothing refers to e now (context.ts)
+    else if (popped === ctx.POP_DONE) checkAcross(e);
     else if (popped === ctx.POP_NONE) releaseEntry(e, ctx.resource());
   },
 

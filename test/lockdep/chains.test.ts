@@ -300,3 +300,36 @@ test('ld.release(null) and ld.release(undefined) are no-ops (a primitive passes 
   assert.deepEqual(lockdep.reports(), []);
   lockdep.disable();
 });
+
+test('recycled sync entries: reused by the next lockSync, and a released guard cannot touch its new holder', async () => {
+  const { Domain } = await import('../../src/index.js');
+  const { debugPoolSize } = await import('../../src/lockdep/context.js');
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  const d = Domain.create({ name: 'ld-recycle', maxThreads: 2 });
+  try {
+    const [a, b] = [d.mutex('recycle.A'), d.mutex('recycle.B')];
+    for (let i = 0; i < 3; i++) {
+      const ga = a.lockSync();
+      b.lockSync().unlock();
+      ga.unlock();
+    }
+    const pooled = debugPoolSize();
+    assert.ok(pooled >= 2, `guards' same-turn releases feed the free list (${pooled})`);
+    const ga = a.lockSync();
+    assert.equal(debugPoolSize(), pooled - 1, 'the next sync acquisition reuses one');
+    ga.unlock();
+    const gb = b.lockSync(); // very likely ga's entry, reused
+    assert.throws(() => ga.unlock(), { code: 'ERR_DOUBLE_UNLOCK' });
+    assert.ok(ld.isHeld(b.lockdepClass), "the stale guard released nothing of b's");
+    assert.equal(ld.isHeld(a.lockdepClass), false);
+    // The chain cache and the graph still see the reused entries: the inversion is reported.
+    const ga2 = a.lockSync(); // B held, then A: closes B -> A against the A -> B above
+    ga2.unlock();
+    gb.unlock();
+    assert.deepEqual(lockdep.reports().map((r) => r.kind), ['circular']);
+  } finally {
+    d.detach();
+    lockdep.disable();
+  }
+});
