@@ -66,7 +66,9 @@
  * out for good: each thread mirrors its registrations in its percpu WWAIT word (same rules as
  * READS) and the handler takes them back from the count word and wakes the sleepers.
  * Both mirrors are written after the count word gains and before it loses, so a thread that dies
- * between the two Atomics leaves at worst something held, never something released twice.
+ * between the two Atomics leaves at worst something held, never something released twice; and
+ * right after it, in the same synchronous step (tryDownRead), never after an await: an async
+ * read() gets in inside its wait program, microtasks before read() resumes to make the guard.
  *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
@@ -277,7 +279,13 @@ export class RwSem {
       const v = Atomics.load(i32, countW);
       if ((v & WRITER_LOCKED) !== 0 || this.writersWait(v)) return false;
       if ((v & READER_MASK) === READER_MASK) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many readers (${READER_MASK})`);
-      if (Atomics.compareExchange(i32, countW, v, v + 1) === v) return true;
+      if (Atomics.compareExchange(i32, countW, v, v + 1) === v) {
+        // The mirror right after the gain, in the same synchronous step: an async read() gets in
+        // inside its wait program and makes its guard microtasks later, and a thread terminated in
+        // between must still have this read side released by the death handler.
+        this.reads(1);
+        return true;
+      }
     }
   }
 
@@ -373,7 +381,6 @@ export class RwSem {
       ld.abandon(h);
       return null;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -399,7 +406,6 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -485,7 +491,6 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
