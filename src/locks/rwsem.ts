@@ -218,10 +218,15 @@ export class RwSem {
     return (this.whatText ??= describe('RwSem', this.name));
   }
 
-  /** @internal Domain.detach(): how this thread holds the rwsem ('held for write' / 'for read'), or null. */
+  /**
+   * @internal Domain.detach(): how this thread holds the rwsem ('held for write' / 'for read'), or
+   * null. A write() still waiting counts too: its registration in WWAIT keeps every new reader out,
+   * and a FREE slot's is never taken back (only a DEAD thread's, by the death handler).
+   */
   heldHere(): string | null {
     if (Atomics.load(this.i32, this.ownerW) === this.me + 1) return 'held for write';
-    return this.localReads > 0 ? 'held for read' : null;
+    if (this.localReads > 0) return 'held for read';
+    return this.localWaitingWriters > 0 ? 'waited for by a pending async write()' : null;
   }
 
   /** Count read sides this thread gains/loses, locally and in its percpu word (for the death handler). */
