@@ -46,7 +46,9 @@ export interface Handoff {
 /** Claim a handoff-table word for a new token. */
 export function claimHandoffSlot(core: DomainCore, what: string): number {
   const { i32, g } = core;
-  const start = Atomics.add(i32, H_HANDOFF_HINT, 1);
+  // The hint wraps (an Int32 bumped once per handoff): read it unsigned, or after 2^31 handoffs
+  // `start % cap` goes negative and the claim lands before the table (the registry).
+  const start = Atomics.add(i32, H_HANDOFF_HINT, 1) >>> 0;
   const seal = 1 + Math.floor(Math.random() * 0x7ffffffe);
   for (let n = 0; n < g.handoffCap; n++) {
     const i = (start + n) % g.handoffCap;

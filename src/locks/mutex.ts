@@ -152,6 +152,8 @@ export class Mutex {
   /** The guard (task) of this thread that owns the mutex, if this thread owns it. */
   private holder = 0;
   private guards = 0;
+  /** Async lock() calls of this thread now in their wait (heldHere). */
+  private asyncWaiters = 0;
   readonly lockdepClass: LockClass;
   /** lockdep acquire options, built once (no allocation per acquisition). */
   private readonly ldTry: AcquireOptions = { wait: 'none', try: true, instance: this };
@@ -181,10 +183,15 @@ export class Mutex {
     return (this.whatText ??= describe('Mutex', this.name));
   }
 
-  /** @internal Domain.detach(): how this thread holds the mutex ('held'), or null. */
+  /**
+   * @internal Domain.detach(): how this thread holds the mutex ('held'), or null. An async lock()
+   * still waiting counts too: it may have asked for a handoff (HANDOFF names this slot) or take the
+   * lock later, and a FREE slot's grant or hold is never taken over (only a DEAD thread's).
+   */
   heldHere(): string | null {
     const v = Atomics.load(this.i32, this.lockW);
-    return v !== 0 && ownerOf(v) === this.me ? 'held' : null;
+    if (v !== 0 && ownerOf(v) === this.me) return 'held';
+    return this.asyncWaiters > 0 ? 'waited for by a pending async lock()' : null;
   }
 
   /** True while some context of some thread holds the mutex (a dead owner's hold included). */
@@ -396,6 +403,7 @@ export class Mutex {
     const w: Waiter = { id: 0, rounds: 0, sync: false };
     const abort = (): Error => abortedError(this.what, 'lock()', signal);
     holdEventLoop();
+    this.asyncWaiters++;
     try {
       for (;;) {
         const got = this.attempt(w);
@@ -410,6 +418,7 @@ export class Mutex {
       this.cancel(w);
       throw e;
     } finally {
+      this.asyncWaiters--;
       releaseEventLoop();
     }
   }

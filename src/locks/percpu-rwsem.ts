@@ -215,13 +215,21 @@ export class PercpuRwSem {
   private readonly h: number;
   /** @internal */ readonly stateWord: number;
   /** @internal */ readonly myRead: number;
+  /** This thread's rcu_sync enters not yet exited (PRW_PC_RSYNC: writers holding or waiting). */
+  private readonly myRsync: number;
   /** @internal Read sides held on THIS thread by guards (any async task): for ERR_DEADLOCK. */
   localReads = 0;
   private localWrites = 0;
 
-  /** @internal Domain.detach(): how this thread holds the semaphore ('held for write' / 'for read'), or null. */
+  /**
+   * @internal Domain.detach(): how this thread holds the semaphore ('held for write' / 'for read'),
+   * or null. A write() still waiting counts too: it has entered rcu_sync and may hold BLOCK, and
+   * only a DEAD thread's are undone (the death handler), never a FREE slot's.
+   */
   heldHere(): string | null {
-    return this.localWrites > 0 ? 'held for write' : this.localReads > 0 ? 'held for read' : null;
+    if (this.localWrites > 0) return 'held for write';
+    if (this.localReads > 0) return 'held for read';
+    return Atomics.load(this.i32, this.myRsync) > 0 ? 'waited for by a pending async write()' : null;
   }
   private readonly tryOpts: AcquireOptions;
   private readonly syncOpts: AcquireOptions;
@@ -241,6 +249,7 @@ export class PercpuRwSem {
     this.rs = new RcuSync(core, rcu.gp, (fn) => rcu.call(fn), this.h + PRW_RSYNC, percpuWord(core.g, core.slot, pcpu) + PRW_PC_RSYNC);
     this.stateWord = this.rs.stateWord;
     this.myRead = percpuWord(core.g, core.slot, pcpu) + PRW_PC_READ;
+    this.myRsync = percpuWord(core.g, core.slot, pcpu) + PRW_PC_RSYNC;
     this.lockdepClass = ld.classFor(cls);
     this.tryOpts = { wait: 'none', try: true, instance: this };
     this.syncOpts = { wait: 'sync', instance: this };

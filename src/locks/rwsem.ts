@@ -66,7 +66,9 @@
  * out for good: each thread mirrors its registrations in its percpu WWAIT word (same rules as
  * READS) and the handler takes them back from the count word and wakes the sleepers.
  * Both mirrors are written after the count word gains and before it loses, so a thread that dies
- * between the two Atomics leaves at worst something held, never something released twice.
+ * between the two Atomics leaves at worst something held, never something released twice; and
+ * right after it, in the same synchronous step (tryDownRead), never after an await: an async
+ * read() gets in inside its wait program, microtasks before read() resumes to make the guard.
  *
  * Memory model: entering is a successful Atomics.compareExchange on the count word, leaving is an
  * Atomics.sub/compareExchange on it; both SC, so a writer's plain writes happen-before every later
@@ -216,10 +218,15 @@ export class RwSem {
     return (this.whatText ??= describe('RwSem', this.name));
   }
 
-  /** @internal Domain.detach(): how this thread holds the rwsem ('held for write' / 'for read'), or null. */
+  /**
+   * @internal Domain.detach(): how this thread holds the rwsem ('held for write' / 'for read'), or
+   * null. A write() still waiting counts too: its registration in WWAIT keeps every new reader out,
+   * and a FREE slot's is never taken back (only a DEAD thread's, by the death handler).
+   */
   heldHere(): string | null {
     if (Atomics.load(this.i32, this.ownerW) === this.me + 1) return 'held for write';
-    return this.localReads > 0 ? 'held for read' : null;
+    if (this.localReads > 0) return 'held for read';
+    return this.localWaitingWriters > 0 ? 'waited for by a pending async write()' : null;
   }
 
   /** Count read sides this thread gains/loses, locally and in its percpu word (for the death handler). */
@@ -277,7 +284,13 @@ export class RwSem {
       const v = Atomics.load(i32, countW);
       if ((v & WRITER_LOCKED) !== 0 || this.writersWait(v)) return false;
       if ((v & READER_MASK) === READER_MASK) throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: too many readers (${READER_MASK})`);
-      if (Atomics.compareExchange(i32, countW, v, v + 1) === v) return true;
+      if (Atomics.compareExchange(i32, countW, v, v + 1) === v) {
+        // The mirror right after the gain, in the same synchronous step: an async read() gets in
+        // inside its wait program and makes its guard microtasks later, and a thread terminated in
+        // between must still have this read side released by the death handler.
+        this.reads(1);
+        return true;
+      }
     }
   }
 
@@ -373,7 +386,6 @@ export class RwSem {
       ld.abandon(h);
       return null;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -399,7 +411,6 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
@@ -485,7 +496,6 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    this.reads(1);
     return new ReadGuard(this, h);
   }
 
