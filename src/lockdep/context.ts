@@ -37,14 +37,15 @@
  * Turns (stamp()): an entry records the turn it was taken in, to tell a hold released in a later
  * turn (held across an await). A reaction's stamp is a fresh negative number per `before` hook
  * (-2, -3, ..., repeating after 2^30 reactions); outside reactions it is an outer turn number
- * (>= 0, see outerTurn()); -1 marks an adopted entry. Outside reactions a turn is one callback of an
+ * (>= 0, see newTurn()); -1 marks an adopted entry. Outside reactions a turn is one callback of an
  * async resource, and one resource may run MANY (every tick of a setInterval, every message of a
  * MessagePort, a worker's parentPort included, has the same executionAsyncId), so the async id alone
- * does not name a turn: a new outer number starts when the async id changes, or once the turn that
- * started the current one has ended, which a process.nextTick callback (endTurn) tells: Node runs
- * the tick queue only with an empty JS stack, after every callback (between timers and between
- * messages too), so when it runs every turn stamped before it is over. One nextTick per turn that
- * uses lockdep outside reactions; none on the steady-state path within a turn.
+ * does not name a turn: an outer number names an async id until the turn it was first seen in has
+ * ended (an id left and re-entered meanwhile, as runInAsyncScope does, keeps its number). A
+ * process.nextTick callback (endTurn) tells that end: Node runs the tick queue only with an empty JS
+ * stack, after every callback (between timers and between messages too), so when it runs every turn
+ * stamped before it is over. One nextTick per turn that uses lockdep outside reactions; nothing on
+ * the steady-state path within a turn.
  *
  * Entries are shared objects with a `live` flag: release by a guard from ANY context just clears it
  * (and drops it from the thread's live-entry array); stacks that still mention it skip it and are
@@ -223,16 +224,26 @@ let outerId = -1;
 let outerStamp = 0;
 let outerSeq = 0;
 let turnLive = false;
+/**
+ * Async id -> its outer stamp, until endTurn: code that enters another id and comes back in one
+ * synchronous stretch (AsyncResource.runInAsyncScope) is back in the turn it left.
+ */
+const turnIds = new Map<number, number>();
 
 function endTurn(): void {
   turnLive = false;
+  turnIds.clear();
 }
 
-/** A new outer turn for async id `id` (the id changed, or the last turn has ended). */
+/** The outer turn for async id `id` (the id changed, or the last turn has ended). */
 function newTurn(id: number): void {
   outerId = id;
-  outerSeq = (outerSeq + 1) & 0x3fffffff;
-  outerStamp = outerSeq;
+  let s = turnIds.get(id);
+  if (s === undefined) {
+    s = outerSeq = (outerSeq + 1) & 0x3fffffff;
+    turnIds.set(id, s);
+  }
+  outerStamp = s;
   if (!turnLive) {
     // One pending endTurn suffices while the id changes: every turn stamped before it runs is over.
     turnLive = true;

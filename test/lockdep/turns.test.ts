@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
+import { AsyncResource } from 'node:async_hooks';
 import { Domain, lockdep, type MutexGuard } from '../../src/index.js';
 import { debugCounts } from '../../src/lockdep/context.js';
 
@@ -88,6 +89,26 @@ for (const [name, run] of [['setInterval ticks', inTicks], ['MessagePort message
     lockdep.reset();
   });
 }
+
+test('leaving an async id and coming back in one synchronous stretch (AsyncResource.runInAsyncScope) is still its turn', async () => {
+  lockdep.reset();
+  const m = d.mutex('turns.scope.M');
+  const n = d.mutex('turns.scope.N');
+  const scope = new AsyncResource('turns.scope');
+  await new Promise<void>((resolve) =>
+    setTimeout(() => {
+      // a timer callback: outside any promise reaction, the async id is the timer's
+      for (let i = 0; i < 3; i++) m.lockSync().unlock();
+      const g = m.lockSync();
+      scope.runInAsyncScope(() => n.tryLock()?.unlock()); // another async id, same stretch of code
+      g.unlock(); // back in the timer's id: still the turn M was taken in
+      resolve();
+    }, 1),
+  );
+  scope.emitDestroy();
+  assert.deepEqual(lockdep.reports().map((r) => `${r.kind}:${r.classes}`), []);
+  assert.deepEqual(debugCounts(), zero);
+});
 
 test('control: lock and unlock within each tick is no report', async () => {
   lockdep.reset();
