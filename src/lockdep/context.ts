@@ -36,8 +36,16 @@
  *
  * Turns (stamp()): an entry records the turn it was taken in, to tell a hold released in a later
  * turn (held across an await). A reaction's stamp is a fresh negative number per `before` hook
- * (-2, -3, ..., repeating after 2^30 reactions); outside reactions it is executionAsyncId()
- * (>= 0); -1 marks an adopted entry.
+ * (-2, -3, ..., repeating after 2^30 reactions); outside reactions it is an outer turn number
+ * (>= 0, see newTurn()); -1 marks an adopted entry. Outside reactions a turn is one callback of an
+ * async resource, and one resource may run MANY (every tick of a setInterval, every message of a
+ * MessagePort, a worker's parentPort included, has the same executionAsyncId), so the async id alone
+ * does not name a turn: an outer number names an async id until the turn it was first seen in has
+ * ended (an id left and re-entered meanwhile, as runInAsyncScope does, keeps its number). A
+ * process.nextTick callback (endTurn) tells that end: Node runs the tick queue only with an empty JS
+ * stack, after every callback (between timers and between messages too), so when it runs every turn
+ * stamped before it is over. One nextTick per turn that uses lockdep outside reactions; nothing on
+ * the steady-state path within a turn.
  *
  * Entries are shared objects with a `live` flag: release by a guard from ANY context just clears it
  * (and drops it from the thread's live-entry array); stacks that still mention it skip it and are
@@ -208,6 +216,40 @@ let epoch = 0;
 
 let cachedId = -1;
 let cachedRes: Res = {};
+/*
+ * The outer turn (header, "Turns"): outerStamp names it while the async id is outerId and turnLive
+ * (an endTurn tick queued in it has not run yet).
+ */
+let outerId = -1;
+let outerStamp = 0;
+let outerSeq = 0;
+let turnLive = false;
+/**
+ * Async id -> its outer stamp, until endTurn: code that enters another id and comes back in one
+ * synchronous stretch (AsyncResource.runInAsyncScope) is back in the turn it left.
+ */
+const turnIds = new Map<number, number>();
+
+function endTurn(): void {
+  turnLive = false;
+  turnIds.clear();
+}
+
+/** The outer turn for async id `id` (the id changed, or the last turn has ended). */
+function newTurn(id: number): void {
+  outerId = id;
+  let s = turnIds.get(id);
+  if (s === undefined) {
+    s = outerSeq = (outerSeq + 1) & 0x3fffffff;
+    turnIds.set(id, s);
+  }
+  outerStamp = s;
+  if (!turnLive) {
+    // One pending endTurn suffices while the id changes: every turn stamped before it runs is over.
+    turnLive = true;
+    process.nextTick(endTurn);
+  }
+}
 /** The promise whose reaction is running (V8 `before` .. `after`), or null. */
 let curP: Res | null = null;
 /** stamp() while curP is set: a fresh negative number per reaction. */
@@ -222,7 +264,8 @@ export function resource(): Res {
     return curP;
   }
   const id = executionAsyncId();
-  lastExecId = id;
+  if (id !== outerId || !turnLive) newTurn(id);
+  lastExecId = outerStamp;
   if (id !== cachedId) {
     cachedRes = executionAsyncResource() as Res;
     cachedId = id === 0 ? -1 : id;
@@ -235,7 +278,13 @@ export const ADOPTED = -1;
 
 /** The current turn: equal for two calls iff no await/turn boundary lies between them (header). */
 export function stamp(): number {
-  return curP !== null ? curStamp : executionAsyncId();
+  return curP !== null ? curStamp : outerNow();
+}
+
+function outerNow(): number {
+  const id = executionAsyncId();
+  if (id !== outerId || !turnLive) newTurn(id);
+  return outerStamp;
 }
 
 function setCarrier(p: object, e: Entry): void {
@@ -686,8 +735,7 @@ export function debugPoolSize(): number {
   return pool.length;
 }
 
-/** A number naming the current task in reports (the turn stamp, made positive). */
+/** A number naming the current task in reports (a reaction's stamp made positive, else the async id). */
 export function currentExecId(): number {
-  const s = stamp();
-  return s < 0 ? -s : s;
+  return curP !== null ? -curStamp : executionAsyncId();
 }

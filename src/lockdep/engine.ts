@@ -421,7 +421,13 @@ export const engine = {
     setFlag(true);
   },
 
+  /**
+   * Disabled, lockdep is told of no release (primitives skip ld.release while `ld.on` is false), so
+   * this thread's holds are forgotten now, as by its reset(): none can stay held forever after a
+   * later enable(), and releasing one after it is balanced (context.ts forgotten).
+   */
   disable(): void {
+    if (state.enabled) ctx.clearAll();
     state.enabled = false;
     setFlag(false);
     ctx.stopTracking();
