@@ -1111,6 +1111,16 @@ export class PercpuRef {
     if (ld.on) ld.waitFor(this.lockdepClass, kind, `${this.what}.${op}`, this);
   }
 
+  /**
+   * A blocking drain inside an RCU read section would wait for itself (a switch's grace period
+   * needs this thread's quiescent state; rcu/gp.ts waitSync throws from the middle of a switch this
+   * thread drives, or adopted from its killAll, leaving it undriven): refused up front, as
+   * synchronizeSync()/revokeSync() are (SPEC §3).
+   */
+  private checkNotInReadSection(op: string): void {
+    if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: ${op} inside an RCU read section would wait for itself`);
+  }
+
   private checkDying(op: string): void {
     const m = this.checkLive(op);
     if (!(m & PR_M_DEAD)) throw new QuiesceError('ERR_NOT_DYING', `${this.what}: ${op} on a ref that was not killed (it would never be released)`);
@@ -1175,6 +1185,7 @@ export class PercpuRef {
   drainSync(o?: WaitOptions): void {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.checkDying('drainSync()');
+    this.checkNotInReadSection('drainSync()');
     this.beforeDrain('sync', 'drainSync()');
     this.drainWaitSync(new Deadline(timeoutMs), signal, 'drainSync()', timeoutMs);
   }
@@ -1226,6 +1237,7 @@ export class PercpuRef {
   killAndDrainSync(o?: WaitOptions): void {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.checkLive('killAndDrainSync()');
+    this.checkNotInReadSection('killAndDrainSync()'); // before the kill: an error changes nothing
     this.beforeDrain('sync', 'killAndDrainSync()');
     const { run } = this.markDead('killAndDrainSync()');
     try {
