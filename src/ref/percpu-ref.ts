@@ -1066,7 +1066,10 @@ export class PercpuRef {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: reinit() on a ref that is not released yet (count ${this.inspect().count}); use resurrect()`);
     }
     // Take the new initial reference BEFORE clearing DEAD: a concurrent last put then cannot
-    // release a ref that is being resurrected.
+    // release a ref that is being resurrected. The switch's token is drawn before it, and the
+    // switch below is claimed inline: no call may separate this add from the CAS that clears DEAD
+    // (header: "terminate()"), or a thread stopped there would leave a dead ref holding it.
+    const token = this.newToken();
     Atomics.add(i32, this.h + PR_COUNT, 1);
     for (;;) {
       const m = Atomics.load(i32, this.mode);
@@ -1083,9 +1086,12 @@ export class PercpuRef {
         if (Atomics.compareExchange(i32, this.mode, m, next) !== m) continue;
         break;
       }
-      const run = this.claim(m, next | PR_M_SWITCHING);
-      if (!run) continue;
-      this.switchSync(run);
+      // claim(), inline with the token drawn above (m is ATOMIC: no grace period)
+      if (Atomics.compareExchange(i32, this.mode, m, next | PR_M_SWITCHING) !== m) continue;
+      const no = Atomics.add(i32, this.h + PR_SWITCH_NO, 1) + 1;
+      Atomics.store(i32, this.h + PR_SWITCHER, token);
+      Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference
+      this.switchSync(this.own(-1, token, no));
       break;
     }
     this.bump();
