@@ -52,7 +52,7 @@
  *    them. Before it, readers ignore them (isReleased needs SWITCHING clear; takeOver reading
  *    SWITCHER 0 or BUSY just waits; inspect() is an estimate). If the MODE CAS fails (resurrect, exit or
  *    FORCE raced), the general path (batchFold) reads them on this same thread; a combined COUNT
- *    drop is undone first (COUNT += 1) because batchFold's finish() drops the reference itself, and SWITCHER gets our mark back (batchFold claims it again).
+ *    drop is undone first (COUNT += 1) because batchFold's end of the switch (advance()) drops the reference itself, and SWITCHER gets our mark back (batchFold claims it again).
  *  - Two loads in step 3 are PLAIN: MODE before the claim and COUNT before the combined drop. Each
  *    only picks a path: either the general one (batchFold, right for any mode; a stale "not ASD"
  *    merely sends a ref there that did not need it), or one that an Atomics RMW on the same word
@@ -146,7 +146,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       i32[h + PR_BIASED] = 0;
       i32[h + PR_SWITCHER] = 0;
       if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
-        Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's finish() drops
+        Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's advance() drops
         Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
         first ??= r.batchFold(hi);
         pending.push(r);

@@ -24,13 +24,14 @@
  * No Atomics, no write to a shared line. (Both through one-element views of the same words.)
  *
  * Switch to atomic (kill, switchToAtomic; the kernel's __percpu_ref_switch_to_atomic):
- *   1. CAS MODE 0 -> ATOMIC|SWITCHING[|DEAD|FORCE]; take the switch's own reference (COUNT += 1);
+ *   1. CAS MODE 0 -> ATOMIC|SWITCHING[|DEAD|FORCE]; take the switch's own reference (COUNT += 1;
+ *      a kill's initial reference stands in for it instead, as in killAll: COUNT is not touched);
  *   2. wait one RCU grace period of the domain whose snapshot is taken AFTER the CAS;
  *   3. fold: S = sum pc[t] over every slot (dead ones included: their references are still held);
  *      FOLDED = S; COUNT += (S - FOLDED_before) - BIAS in ONE Atomics.add; BIASED = 0;
  *      check T >= (DEAD ? 0 : 1), else the imbalance is reported (see "bad input");
- *   4. clear SWITCHING, run confirmations, put the switch's reference (may release). Steps 3-4 run
-      by the one owner holding BUSY in SWITCHER (see "switch ownership"): exactly once per switch.
+ *   4. clear SWITCHING, put the switch's reference (may release), run confirmations. Steps 3-4 run
+ *      by the one owner holding BUSY in SWITCHER (see "switch ownership"): exactly once per switch.
  * Switch back (switchToPercpu, resurrect, reinit; only with allowReinit): claim SWITCHING, add
  * BIAS to COUNT, BIASED = 1, then CAS MODE ATOMIC|SWITCHING -> 0. Nothing is zeroed: pc[t] keeps
  * counting from where it is and FOLDED remembers what was already folded, so the only writer of
@@ -76,6 +77,16 @@
  *    at once or is notified. A waiter that dies counted leaves WAITERS too high: extra notifies,
  *    never a lost one. (The death handler notifies unconditionally.)
  *
+ * terminate(): a worker can be stopped at any function entry or loop back-edge of its JS (V8
+ * checks the termination request there), so no such point may separate two writes that only make
+ * sense together: claim() draws its token before the MODE CAS and then stores SWITCHER (and the
+ * switch's reference) with Atomics only; markDead() drops the initial reference right after the
+ * CAS that set DEAD (or lets it stand in for the switch's); advance() drops the switch's reference
+ * right after the CAS that ended the switch. Stopped anywhere else, the thread leaves a switch
+ * that a waiter takes over from its DEAD slot (or none): the ref is still killed, drained and
+ * released once (test/ref/terminate.test.ts tries every call boundary). (A CAS retried under
+ * contention loops, and a loop back-edge is such a point: a narrower window, not closed.)
+ *
  * Bad input (seed 002): atomic-mode get/put are CAS loops that check BEFORE writing, so a put below
  * zero throws ERR_REFCOUNT_UNDERFLOW and a get past 2^31-1 ERR_REFCOUNT_OVERFLOW with the count
  * unchanged. In percpu mode a thread's counter may be legitimately negative, so an imbalance shows
@@ -111,8 +122,8 @@
  *    drives the switch with a fresh grace period (takeOver()). The old owner's async driver cannot
  *    run until its thread wakes; gp.ts takes an OFFLINE driver's grace period over the same way.
  *  - fold and end are exclusive: after its grace period, an owner CASes SWITCHER token -> token|BUSY
- *    (advance()); only then does it fold, clear SWITCHING (a CAS from a MODE with SWITCHING set)
- *    and CAS SWITCHER back to 0; then finish() drops the switch's reference. The BUSY section is
+ *    (advance()); only then does it fold, clear SWITCHING (a CAS from a MODE with SWITCHING set),
+ *    drop the switch's reference and CAS SWITCHER back to 0; then finish() wakes and confirms. The BUSY section is
  *    synchronous, so its holder is never OFFLINE: it is taken from only if its thread is DEAD.
  *  - a stale owner finds out at its next step: SWITCHER no longer holds its token, so its BUSY CAS
  *    (or the load before it) fails: advance() says 'lost', and it neither folds nor drops anything
@@ -208,6 +219,7 @@ interface SwitchRun {
   finished: boolean; // this driver is done with it: it ended the switch, or lost it
   ended: boolean; // finished by finish(): THIS driver ended the switch (lose() leaves it false)
   error: QuiesceError | undefined;
+  dropped: number; // COUNT before advance() dropped the switch's reference at its end (<= 0: nothing to drop)
   confirms: ((err: QuiesceError | undefined) => void)[];
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
 }
@@ -567,15 +579,18 @@ export class PercpuRef {
 
   /**
    * CAS MODE from `m` to `next`; if `next` claims SWITCHING, this thread owns the switch (a new
-   * SwitchRun; taking the switch's own reference). Returns the run, or null if the CAS failed.
+   * SwitchRun; taking the switch's own reference, unless `standIn`: a kill's initial reference
+   * stands in for it, as in killAll's mark). Returns the run, or null if the CAS failed.
+   * The token is drawn BEFORE the CAS: from the CAS to the store of SWITCHER and COUNT there are
+   * only Atomics, no call a terminate() could stop this thread at (header: "terminate()").
    */
-  private claim(m: number, next: number): SwitchRun | null {
+  private claim(m: number, next: number, standIn = false): SwitchRun | null {
     const i32 = this.i32;
+    const token = this.newToken();
     if (Atomics.compareExchange(i32, this.mode, m, next) !== m) return null;
     const no = Atomics.add(i32, this.h + PR_SWITCH_NO, 1) + 1;
-    const token = this.newToken();
     Atomics.store(i32, this.h + PR_SWITCHER, token);
-    Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
+    if (!standIn) Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference (kernel: get before call_rcu)
     return this.own(m & PR_M_ATOMIC ? -1 : this.rcu.gp.snap(), token, no);
   }
 
@@ -584,7 +599,7 @@ export class PercpuRef {
    * becomes this.run and the token a live one (newToken()) until retire().
    */
   private own(snap: number, token: number, no: number): SwitchRun {
-    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, confirms: [] };
+    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, dropped: 1, confirms: [] };
     this.run = run;
     this.liveTokens.add(token);
     return run;
@@ -617,7 +632,7 @@ export class PercpuRef {
 
   /**
    * Advance the switch this thread owns. 'gp': wait for run.snap first; 'done': this driver ended
-   * the switch (finish() drops its reference); 'lost': the switch was ended by another driver, or
+   * the switch and dropped its reference (finish() reports and confirms); 'lost': the switch was ended by another driver, or
    * SWITCHER no longer names this thread: nothing left to do here but the confirmations.
    */
   private advance(run: SwitchRun): 'gp' | 'done' | 'lost' {
@@ -649,6 +664,19 @@ export class PercpuRef {
       // m has SWITCHING set (only BUSY's holder clears it): this CAS ends the switch, once
       if (Atomics.compareExchange(i32, this.mode, m, m & ~PR_M_SWITCHING) === m) break;
     }
+    // The switch has ended: drop its own reference HERE, right after the CAS that ended it, with
+    // no call in between (header: "terminate()"). A checked decrement: an excess put on another
+    // thread may have taken that reference since the fold (then it released the ref; finish()
+    // reports it). A release is counted at once; finish() wakes the waiters.
+    const w = this.h + PR_COUNT;
+    let c = Atomics.load(i32, w);
+    while (c > 0) {
+      const x = Atomics.compareExchange(i32, w, c, c - 1);
+      if (x === c) break;
+      c = x;
+    }
+    if (c === 1) Atomics.add(i32, this.h + PR_RELEASES, 1); // released (released(), bump() in finish())
+    run.dropped = c;
     // A new switch may already have stored its token: then this CAS fails, as it should.
     Atomics.compareExchange(i32, sw, tok | PR_SW_BUSY, 0);
     return 'done';
@@ -682,8 +710,9 @@ export class PercpuRef {
   }
 
   /**
-   * The switch this thread owned is done: release it, confirm, drop the switch's reference. Only
-   * for the driver whose advance() said 'done' (it ended the switch); a driver that lost it calls
+   * The switch this thread owned is done (advance() ended it and dropped the switch's reference):
+   * wake the waiters (the end, and a release that drop made), report a reference an excess put
+   * took, confirm. Only for the driver whose advance() said 'done'; a driver that lost it calls
    * lose() instead: the switch's reference is dropped once, by whoever ended the switch.
    */
   private finish(run: SwitchRun): void {
@@ -691,11 +720,8 @@ export class PercpuRef {
     run.ended = true;
     this.bump();
     try {
-      this.countSub(1, 'the end of a switch');
-    } catch (e) {
       // never thrown out of a driver (an async one would be an unhandled rejection)
-      if (!(e instanceof QuiesceError) || e.code !== 'ERR_REFCOUNT_UNDERFLOW') throw e;
-      run.error ??= this.switchRefTaken();
+      if (run.dropped <= 0) run.error ??= this.switchRefTaken();
     } finally {
       for (const c of run.confirms) c(run.error);
     }
@@ -797,7 +823,7 @@ export class PercpuRef {
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
     const no = Atomics.load(i32, this.h + PR_SWITCH_NO);
-    return this.own(this.rcu.gp.snap(), token, no); // the old owner's switch reference stays in COUNT: our finish() drops it
+    return this.own(this.rcu.gp.snap(), token, no); // the old owner's switch reference stays in COUNT: our advance() drops it
   }
 
   /**
@@ -912,18 +938,30 @@ export class PercpuRef {
       if (m & PR_M_DEAD) throw new QuiesceError('ERR_ALREADY_DYING', `${this.what}: ${op} on a ref that is already dying (killed once already)`);
       const folded = (m & (PR_M_ATOMIC | PR_M_SWITCHING)) === PR_M_ATOMIC;
       let run: SwitchRun | null = null;
+      let c = 1; // COUNT before the initial reference was dropped here (<= 0: it was already put)
       if (m & (PR_M_ATOMIC | PR_M_SWITCHING)) {
         if (Atomics.compareExchange(i32, this.mode, m, m | PR_M_DEAD) !== m) continue;
+        // Drop the initial reference right after the CAS that set DEAD, with no call in between
+        // (header: "terminate()"); checked, as countSub() does.
+        const w = this.h + PR_COUNT;
+        c = Atomics.load(i32, w);
+        while (c > 0) {
+          const x = Atomics.compareExchange(i32, w, c, c - 1);
+          if (x === c) break;
+          c = x;
+        }
+        if (c === 1) Atomics.add(i32, this.h + PR_RELEASES, 1); // released (released(); bump() below)
       } else {
-        run = this.claim(m, m | PR_M_DEAD | PR_M_ATOMIC | PR_M_SWITCHING);
+        // The initial reference stands in for the switch's own reference (as killAll's mark does):
+        // the end of the switch drops it (advance()), so COUNT is not touched here at all.
+        run = this.claim(m, m | PR_M_DEAD | PR_M_ATOMIC | PR_M_SWITCHING, true);
         if (!run) continue;
       }
       const snap = this.rcu.gp.snap();
-      try {
-        this.countSub(1, `${op} (dropping the initial reference)`);
-      } catch (e) {
+      if (c <= 0) {
         // The initial reference was already put (imbalance): the ref is dead with count 0.
-        process.emitWarning((e as Error).message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
+        const msg = `${this.what}: ${op} (dropping the initial reference) would take the count below zero (count ${c}, unchanged): more puts than gets`;
+        process.emitWarning(msg, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
       }
       this.bump();
       return { run, snap, wasFolded: folded };
@@ -1028,7 +1066,10 @@ export class PercpuRef {
       throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: reinit() on a ref that is not released yet (count ${this.inspect().count}); use resurrect()`);
     }
     // Take the new initial reference BEFORE clearing DEAD: a concurrent last put then cannot
-    // release a ref that is being resurrected.
+    // release a ref that is being resurrected. The switch's token is drawn before it, and the
+    // switch below is claimed inline: no call may separate this add from the CAS that clears DEAD
+    // (header: "terminate()"), or a thread stopped there would leave a dead ref holding it.
+    const token = this.newToken();
     Atomics.add(i32, this.h + PR_COUNT, 1);
     for (;;) {
       const m = Atomics.load(i32, this.mode);
@@ -1045,9 +1086,12 @@ export class PercpuRef {
         if (Atomics.compareExchange(i32, this.mode, m, next) !== m) continue;
         break;
       }
-      const run = this.claim(m, next | PR_M_SWITCHING);
-      if (!run) continue;
-      this.switchSync(run);
+      // claim(), inline with the token drawn above (m is ATOMIC: no grace period)
+      if (Atomics.compareExchange(i32, this.mode, m, next | PR_M_SWITCHING) !== m) continue;
+      const no = Atomics.add(i32, this.h + PR_SWITCH_NO, 1) + 1;
+      Atomics.store(i32, this.h + PR_SWITCHER, token);
+      Atomics.add(i32, this.h + PR_COUNT, 1); // the switch's own reference
+      this.switchSync(this.own(-1, token, no));
       break;
     }
     this.bump();
@@ -1109,6 +1153,16 @@ export class PercpuRef {
   /** @internal */
   beforeDrain(kind: 'sync' | 'async', op: string): void {
     if (ld.on) ld.waitFor(this.lockdepClass, kind, `${this.what}.${op}`, this);
+  }
+
+  /**
+   * A blocking drain inside an RCU read section would wait for itself (a switch's grace period
+   * needs this thread's quiescent state; rcu/gp.ts waitSync throws from the middle of a switch this
+   * thread drives, or adopted from its killAll, leaving it undriven): refused up front, as
+   * synchronizeSync()/revokeSync() are (SPEC §3).
+   */
+  private checkNotInReadSection(op: string): void {
+    if (this.rcu.inReadSection) throw new QuiesceError('ERR_RCU_MISUSE', `${this.what}: ${op} inside an RCU read section would wait for itself`);
   }
 
   private checkDying(op: string): void {
@@ -1175,6 +1229,7 @@ export class PercpuRef {
   drainSync(o?: WaitOptions): void {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.checkDying('drainSync()');
+    this.checkNotInReadSection('drainSync()');
     this.beforeDrain('sync', 'drainSync()');
     this.drainWaitSync(new Deadline(timeoutMs), signal, 'drainSync()', timeoutMs);
   }
@@ -1226,6 +1281,7 @@ export class PercpuRef {
   killAndDrainSync(o?: WaitOptions): void {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.checkLive('killAndDrainSync()');
+    this.checkNotInReadSection('killAndDrainSync()'); // before the kill: an error changes nothing
     this.beforeDrain('sync', 'killAndDrainSync()');
     const { run } = this.markDead('killAndDrainSync()');
     try {
@@ -1298,10 +1354,10 @@ export class PercpuRef {
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
   batchFold(hi: number): QuiesceError | undefined {
-    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, confirms: [], hi };
+    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], hi };
     // Not this.run: that may be a switch of this thread still in flight (a later claim), which
     // must stay driven; this run is finished before this returns (snap -1: advance() never waits).
-    this.step(run); // snap -1: never 'gp'; if it ends the switch, finish() drops the initial
+    this.step(run); // snap -1: never 'gp'; if it ends the switch, advance() drops the initial
     // reference (standing in for the switch's) and may release
     return run.error;
   }
