@@ -978,20 +978,31 @@ export class PercpuRef {
   killAndConfirm(onConfirm: () => void): void {
     if (typeof onConfirm !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: killAndConfirm(onConfirm) needs a function`);
     const { run, snap, wasFolded } = this.markDead('killAndConfirm()');
+    // The callback's error is the caller's: re-thrown as an uncaught exception (as onRelease's),
+    // never out of whatever ends the switch (a *Sync drain, detach(), which must finish detaching).
+    const confirm = (): void => {
+      try {
+        onConfirm();
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    };
     if (run) {
-      run.confirms.push(() => onConfirm());
+      run.confirms.push(confirm);
       this.startAsync(run);
       return;
     }
     if (wasFolded) {
-      queueMicrotask(onConfirm); // atomic mode: tryGetLive reads MODE with Atomics.load
+      queueMicrotask(confirm); // atomic mode: tryGetLive reads MODE with Atomics.load
       return;
     }
     // a switch of another thread is in flight: a grace period after our DEAD store, and its end
     void (async () => {
       await this.rcu.gp.waitAsync(snap, new Deadline(undefined), undefined, () => abortedError(this.what, 'killAndConfirm()', undefined));
       await this.switchesDone(new Deadline(undefined), undefined, 'killAndConfirm()');
-      onConfirm();
+      confirm();
     })();
   }
 
