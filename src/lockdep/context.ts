@@ -218,7 +218,8 @@ let cachedId = -1;
 let cachedRes: Res = {};
 /*
  * The outer turn (header, "Turns"): outerStamp names it while the async id is outerId and turnLive
- * (an endTurn tick queued in it has not run yet).
+ * (an endTurn tick queued in it has not run yet). endTurn also sets outerId to -1, which no async
+ * id is, so the hot paths (resource(), stamp()) test the one word.
  */
 let outerId = -1;
 let outerStamp = 0;
@@ -232,6 +233,7 @@ const turnIds = new Map<number, number>();
 
 function endTurn(): void {
   turnLive = false;
+  outerId = -1;
   turnIds.clear();
 }
 
@@ -264,7 +266,7 @@ export function resource(): Res {
     return curP;
   }
   const id = executionAsyncId();
-  if (id !== outerId || !turnLive) newTurn(id);
+  if (id !== outerId) newTurn(id);
   lastExecId = outerStamp;
   if (id !== cachedId) {
     cachedRes = executionAsyncResource() as Res;
@@ -283,7 +285,7 @@ export function stamp(): number {
 
 function outerNow(): number {
   const id = executionAsyncId();
-  if (id !== outerId || !turnLive) newTurn(id);
+  if (id !== outerId) newTurn(id);
   return outerStamp;
 }
 
