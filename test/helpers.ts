@@ -99,3 +99,23 @@ export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<bo
   clearTimeout(t);
   return r;
 }
+
+/** How `fn()` ended: 'ok', or the error's code (its text if it has none). */
+export function outcome(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
+
+/** outcome() of an async `fn`. */
+export async function outcomeAsync(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
