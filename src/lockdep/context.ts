@@ -266,8 +266,7 @@ export function resource(): Res {
     return curP;
   }
   const id = executionAsyncId();
-  if (id !== outerId) newTurn(id);
-  lastExecId = outerStamp;
+  lastExecId = outerTurn(id);
   if (id !== cachedId) {
     cachedRes = executionAsyncResource() as Res;
     cachedId = id === 0 ? -1 : id;
@@ -280,11 +279,11 @@ export const ADOPTED = -1;
 
 /** The current turn: equal for two calls iff no await/turn boundary lies between them (header). */
 export function stamp(): number {
-  return curP !== null ? curStamp : outerNow();
+  return curP !== null ? curStamp : outerTurn(executionAsyncId());
 }
 
-function outerNow(): number {
-  const id = executionAsyncId();
+/** The outer turn's stamp, for code running under async id `id` (outside reactions). */
+function outerTurn(id: number): number {
   if (id !== outerId) newTurn(id);
   return outerStamp;
 }
