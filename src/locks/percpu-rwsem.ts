@@ -215,8 +215,6 @@ export class PercpuRwSem {
   private readonly h: number;
   /** @internal */ readonly stateWord: number;
   /** @internal */ readonly myRead: number;
-  /** This thread's rcu_sync enters not yet exited (PRW_PC_RSYNC: writers holding or waiting). */
-  private readonly myRsync: number;
   /** @internal Read sides held on THIS thread by guards (any async task): for ERR_DEADLOCK. */
   localReads = 0;
   private localWrites = 0;
@@ -229,7 +227,7 @@ export class PercpuRwSem {
   heldHere(): string | null {
     if (this.localWrites > 0) return 'held for write';
     if (this.localReads > 0) return 'held for read';
-    return Atomics.load(this.i32, this.myRsync) > 0 ? 'waited for by a pending async write()' : null;
+    return this.rs.enteredHere() > 0 ? 'waited for by a pending async write()' : null; // writers holding or waiting
   }
   private readonly tryOpts: AcquireOptions;
   private readonly syncOpts: AcquireOptions;
@@ -249,7 +247,6 @@ export class PercpuRwSem {
     this.rs = new RcuSync(core, rcu.gp, (fn) => rcu.call(fn), this.h + PRW_RSYNC, percpuWord(core.g, core.slot, pcpu) + PRW_PC_RSYNC);
     this.stateWord = this.rs.stateWord;
     this.myRead = percpuWord(core.g, core.slot, pcpu) + PRW_PC_READ;
-    this.myRsync = percpuWord(core.g, core.slot, pcpu) + PRW_PC_RSYNC;
     this.lockdepClass = ld.classFor(cls);
     this.tryOpts = { wait: 'none', try: true, instance: this };
     this.syncOpts = { wait: 'sync', instance: this };

@@ -107,6 +107,11 @@ export class RcuSync {
     this.cbWord = base + RSYNC_CB;
   }
 
+  /** This thread's enters not yet exited (its mirror word; 0 when it keeps none). */
+  enteredHere(): number {
+    return this.mirrorWord === null ? 0 : Atomics.load(this.i32, this.mirrorWord);
+  }
+
   /** rcu_sync_is_idle(), for reports and tests (readers inline the plain load). */
   isIdle(): boolean {
     return Atomics.load(this.i32, this.stateWord) === GP_IDLE;
