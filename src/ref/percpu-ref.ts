@@ -719,12 +719,8 @@ export class PercpuRef {
     if (!this.retire(run)) return;
     run.ended = true;
     this.bump();
-    try {
-      // never thrown out of a driver (an async one would be an unhandled rejection)
-      if (run.dropped <= 0) run.error ??= this.switchRefTaken();
-    } finally {
-      for (const c of run.confirms) c(run.error);
-    }
+    if (run.dropped <= 0) run.error ??= this.switchRefTaken(); // reported, never thrown out of a driver
+    for (const c of run.confirms) c(run.error);
   }
 
   /**
