@@ -394,8 +394,14 @@ function sweep(): void {
 }
 
 export const engine = {
-  /** An async hold (hooks.ts filters): report it if its guard is collected while still held (see SWEEP_MS). */
-  track(owner: object, h: HeldLock): void {
+  /**
+   * hooks.ts ld.track: report an async hold if its guard is collected while still held (see
+   * SWEEP_MS). Only holds taken by an async task: a task can end with those. A synchronous hold
+   * left behind is still reported when its thread exits, and registering every guard with the
+   * FinalizationRegistry would double the steady-state cost of a lockSync.
+   */
+  track(owner: object, h: HeldLock | null): void {
+    if (h === null || h.wait !== 'async') return;
     (h as Entry).owner = owner;
     if (!sweepArmed) armSweep();
   },
