@@ -279,6 +279,17 @@ function mergeEdge(m: EdgeMsg): void {
     emit(pending('circular', [to.name, ...path.map((e) => e.to.name)], rep.remoteCircularText(rep.threadName, edge, path, fromExclusive, toRecursive)), true);
     return;
   }
+  // A new pair may connect this thread's HELD-ACROSS-AWAIT class to its SYNC-BLOCKING one
+  // (usage.ts: the usage bits are this thread's, the graph is everyone's). A local edge is checked
+  // in validate(), a usage bit in checkNewUsage(); this is the third way the inversion can close,
+  // so it is reported whichever of the three came last.
+  if (old === 0) {
+    const u = checkNewEdge(from, to, 0);
+    if (u && u.rule === 'inversion') {
+      const by = `${rep.threadName} (the edge ${from.name} -> ${to.name} was taken in ${m.thread})`;
+      emit(pending('inconsistent-usage', [u.safe.name, u.unsafe.name], rep.inversionText(by, u.safe, u.unsafe, u.path, u.safe.usageSite[USAGE_ACROSS] || '', u.unsafe.usageSite[USAGE_SYNC] || '')), true);
+    }
+  }
 }
 
 function onMessage(m: Msg): void {

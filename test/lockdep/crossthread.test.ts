@@ -78,3 +78,29 @@ test("a cycle closed by another thread's edge prints the kernel's scenario, rloc
   const shared = remoteCircularText('main (task 1)', { ...closing, dep: 4, toRead: 0 }, [back], false, false);
   assert.match(shared, /^ {2}rlock\(xt\.text\.slab\);$/m, 'held as a reader (S?): rlock');
 });
+
+test("an inversion closed by another thread's edge: 'inconsistent-usage' here, whichever came first", { timeout: 30000 }, async () => {
+  lockdep.enable({ action: 'collect' });
+  lockdep.reset();
+  // This thread's usage first: 'xt.inv.S' held across an await, 'xt.inv.U' taken sync-blocking.
+  const [s, u] = [lockdep.lockClass('xt.inv.S'), lockdep.lockClass('xt.inv.U')];
+  lockdep.acquire(s, { wait: 'async' });
+  await sleep(1); // released in a later turn: held across an await
+  lockdep.release(s);
+  lockdep.acquire(u, { wait: 'sync' });
+  lockdep.release(u);
+  assert.deepEqual(lockdep.reports(), [], 'no edge S -> U yet: nothing to report');
+  // Then a worker takes U under S: the edge S -> U arrives over the channel.
+  const w = await start(['xt.inv.S', 'xt.inv.U']);
+  const ok = await waitFor(() => lockdep.reports().some((r) => r.kind === 'inconsistent-usage'), 10000);
+  const exited = new Promise((r) => w.once('exit', r));
+  w.postMessage('quit');
+  await exited;
+  assert.ok(ok, `no inconsistent-usage report reached main: ${lockdep.reports().map((r) => r.kind)}`);
+  const inv = lockdep.reports().filter((r) => r.kind === 'inconsistent-usage');
+  assert.equal(inv.length, 1, inv.map((r) => r.text).join('\n\n'));
+  assert.deepEqual(inv[0]!.classes, ['xt.inv.S', 'xt.inv.U']);
+  assert.match(inv[0]!.text, /xt\.inv\.S/);
+  lockdep.reset();
+  lockdep.disable();
+});
