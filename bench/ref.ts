@@ -5,9 +5,9 @@
  *    target at least 10x;
  *  - PercpuRef.killAll(10,000 refs) + drain vs one rcu.synchronize(): target at most 3x. Both are
  *    measured with the same two threads attached (main + one idle worker), so both grace periods
- *    need the same round trip, in 5 alternating rounds (medians). Two warm-up teardowns of 10,000
- *    other refs run first, as every other figure here is measured after warm-up (a cold first call
- *    is mostly V8 compiling);
+ *    need the same round trip, in 5 alternating rounds (medians). Eight warm-up teardowns of 10,000
+ *    other refs run first, as every other figure here is measured after warm-up (the first few
+ *    calls are mostly V8 compiling the fold loop, see WARMUPS);
  *  - (floor, no target) what any killAll of 10,000 refs must at least do besides its grace period:
  *    mark each ref (a plain store, as the kernel does under its global percpu_ref_switch_lock) and
  *    fold its count with one Atomics read-modify-write (the kernel's atomic_long_add; other threads
@@ -114,11 +114,15 @@ export async function benchRef(): Promise<Row[]> {
   // 3. killAll(10,000) + drain vs one grace period: ROUNDS alternating rounds (one synchronize(),
   // then killAll of 10,000 fresh refs), median of each; the grace periods used are counted.
   const batch = (k: number): PercpuRef[] => Array.from({ length: 10_000 }, (_, i) => d.percpuRef(`bench.many.${k}.${i}`));
-  for (let k = 0; k < 2; k++) await PercpuRef.killAll(batch(k), { timeoutMs: 10_000 }); // warm-up
+  // V8 compiles the fold loop only after several teardowns (one call each, 10,000 iterations: OSR,
+  // then a full compile, measured: the fold of 10,000 refs takes ~3 ms until about the 7th call and
+  // ~1 ms after), so the figure is the steady state only after WARMUPS of them.
+  const WARMUPS = 8;
+  for (let k = 0; k < WARMUPS; k++) await PercpuRef.killAll(batch(k), { timeoutMs: 10_000 }); // warm-up
   const ROUNDS = 5;
   // All refs exist before the first round: the first grace period after creating 10,000 named
   // objects is slow (tens of ms: GC and the registry's growth), which would flatter the ratio.
-  const batches = Array.from({ length: ROUNDS }, (_, k) => batch(2 + k));
+  const batches = Array.from({ length: ROUNDS }, (_, k) => batch(WARMUPS + k));
   for (let i = 0; i < 3; i++) await d.rcu.synchronize();
   const gps: number[] = [];
   const kills: number[] = [];
