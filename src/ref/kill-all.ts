@@ -9,6 +9,10 @@
  *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way. A
  *      ref another thread killed or exit()ed since the validation fails alone (ERR_ALREADY_DYING /
  *      ERR_USE_AFTER_EXIT in killAll's rejection): the batch still folds and drains the others.
+ *      No wake-up (no bump()): nobody can be waiting for a change of a ref that was live until
+ *      this CAS (a drain needs it dying; a switch waiter waits for a switch's end), except the
+ *      creator's onRelease watcher, which from now on must hold its thread's event loop open: it
+ *      re-checks before that loop would end (percpu-ref.ts header, "onRelease"), at no cost here.
  *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
  *   3. fold each ref (foldAll, one loop): claim it (CAS SWITCHER mark -> mark|BUSY; it fails if
  *      another thread took the switch over while this one was blocked: then that thread ends it,

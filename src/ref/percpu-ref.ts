@@ -106,6 +106,15 @@
  * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
  * yet released (the only state in which a release is expected). If the creating thread has exited,
  * onRelease never runs (the release itself still happens: drains resolve, isZero() is true).
+ * A kill wakes the watcher (markDead()'s bump()), but killAll's mark sends no wake-up (kill-all.ts
+ * step 1: none per ref), and its fold comes a grace period later: a creator with nothing else to
+ * do would end its event loop in between and never run onRelease. So every thread's armed
+ * watchers are also re-checked when its event loop is about to end (ONE process 'beforeExit'
+ * listener per thread, recheckWatchers(): no cost to any kill): an Atomics.load of MODE that sees
+ * the ref dead and not released (or RELEASES moved past what the watcher has run) holds the loop
+ * open, and the watcher's next wake-up (the release's bump()) runs onRelease and lets go. Either
+ * that load sees the mark's CAS, or the mark follows it in the SC order: the kill raced with the
+ * creator's own exit, exactly as a kill() whose notify arrives after the creator's loop ended.
  *
  * Switch ownership: one owner at a time (SWITCHING bit + SWITCHER). It usually runs as an async
  * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
@@ -210,6 +219,13 @@ export interface RefState {
 
 const INT32_MAX = 0x7fffffff;
 let killAllCalls = 0; // bumped per PercpuRef.killAll call (a double: never wraps in practice)
+
+/** This thread's armed release watchers, re-checked before its event loop ends (header: onRelease). */
+const watchers = new Set<PercpuRef>();
+let recheckHooked = false;
+function recheckWatchers(): void {
+  for (const r of watchers) r.recheckHold();
+}
 
 /** A switch in flight, owned by this thread. */
 interface SwitchRun {
@@ -358,6 +374,11 @@ export class PercpuRef {
       this.watching = true;
       this.waitBegin(); // counted while armed: releases notify it (header: wake-ups)
       this.seenReleases = Atomics.load(this.i32, this.h + PR_RELEASES);
+      watchers.add(this);
+      if (!recheckHooked) {
+        recheckHooked = true;
+        process.on('beforeExit', recheckWatchers);
+      }
       this.watch();
     }
   }
@@ -1421,8 +1442,22 @@ export class PercpuRef {
   }
 
   private stopWatching(): void {
+    watchers.delete(this);
     this.setHolding(false);
     this.waitEnd();
+  }
+
+  /**
+   * @internal This thread's event loop is about to end ('beforeExit'): hold it open if a release
+   * is still expected that this watcher has not run, i.e. a kill that sent it no wake-up (killAll's
+   * mark; header: onRelease). The watcher's next watch() (after the release's bump()) lets go.
+   */
+  recheckHold(): void {
+    const i32 = this.i32;
+    if (this.holding || !this.core.attached) return;
+    const m = Atomics.load(i32, this.mode);
+    if (m & PR_M_EXITED) return;
+    if ((m & PR_M_DEAD && !this.isReleased()) || Atomics.load(i32, this.h + PR_RELEASES) !== this.seenReleases) this.setHolding(true);
   }
 
   private setHolding(on: boolean): void {
