@@ -94,9 +94,8 @@
  * excess puts are discarded (COUNT is raised to the minimum valid value: the ref is consistent,
  * released if dead), a process warning names the ref and every thread's net count (a negative one
  * is the thread that put too much), and the switching call (switchToAtomic, killAndDrain*,
- * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW (switchToAtomic and killAndDrain* also when
- * another thread took its switch over and folded it: see "hand-back" below; the warning is the
- * folding thread's, once). (A plain
+ * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW, also when another thread took its switch over
+ * and folded it (see "hand-back" below; the warning is the folding thread's, once). (A plain
  * kill() has no caller left to throw to: warning only.) After the fold, an excess atomic-mode put
  * on another thread can still take the reference the switch has yet to drop (a checked put sees
  * COUNT >= 1): it releases the ref, and the switch's end finds COUNT 0: it drops nothing, and
@@ -158,7 +157,9 @@
  *    so, SC, after that store: it finds its own switch's verdict, or a later taken-over switch's,
  *    which names another token (tokens are unique: one ownership each), never another switch's
  *    error. Readers: confirmWhenEnded() (switchToAtomic's confirmation), switchesDone*() (drains,
- *    killAndDrain*). The taker's own call (a drain that took over) reports it too, as before: it folded. Not
+ *    killAndDrain*), and killAll for a mark taken over (kill-all.ts; a mark's token is epoch 0,
+ *    the same for every killAll of its thread, so only a batch whose own fold lost the ref reads).
+ *    The taker's own call (a drain that took over) reports it too, as before: it folded. Not
  *    handed back: an error switchRefTaken() finds at the end (after that CAS), and a hand-back
  *    still unread when a later switch of the same ref is taken over (one word): the warning and
  *    the taker's call still report those. (ORIGIN is word 13 of the 64-byte header, after
@@ -795,11 +796,11 @@ export class PercpuRef {
   }
 
   /**
-   * The imbalance handed back to the owner whose token is `token`, taken once (CAS to 0),
+   * @internal The imbalance handed back to the owner whose token is `token`, taken once (CAS to 0),
    * as this thread's error (not warned again: the thread that folded warned). Only after the switch
-   * ended (handedBack()).
+   * ended (handedBack(); killAll after its drain of the ref).
    */
-  private takeHandBack(token: number): QuiesceError | undefined {
+  takeHandBack(token: number): QuiesceError | undefined {
     const v = token | PR_SW_ORIGIN_ERR;
     if (Atomics.compareExchange(this.i32, this.h + PR_SW_ORIGIN, v, 0) !== v) return undefined;
     const holders = this.inspect().holders;
@@ -942,15 +943,17 @@ export class PercpuRef {
    * The run gets a fresh token (one CAS from the mark's): every killAll mark of this thread writes
    * the same epoch-0 token, so a run keeping it could, once stale (handed to an async driver, then
    * taken over), match a LATER killAll's mark and fold that switch on its own, old grace period.
-   * If the CAS fails, the switch was taken over: nothing to adopt.
+   * If SWITCHER no longer holds the mark, the switch was taken over from it: nothing to adopt, and
+   * the ref stays in the batch, whose fold finds it lost and takes its hand-back (header).
    */
   private adoptBatch(): SwitchRun | null {
     const kb = this.batch;
     if (kb === null) return null;
-    this.batch = null;
     const mark = this.core.slot + 1;
+    if (Atomics.load(this.i32, this.h + PR_SWITCHER) !== mark) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, mark, token) !== mark) return null;
+    this.batch = null;
     return this.own(kb.snap, token, 0);
   }
 
@@ -1480,12 +1483,13 @@ export class PercpuRef {
    * switchToPercpu raced with it): fold (slots 0..hi) and end the switch through advance()/finish(),
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
-  batchFold(hi: number): QuiesceError | undefined {
+  batchFold(hi: number, lost: PercpuRef[]): QuiesceError | undefined {
     const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false, hi };
     // Not this.run: that may be a switch of this thread still in flight (a later claim), which
     // must stay driven; this run is finished before this returns (snap -1: advance() never waits).
     this.step(run); // snap -1: never 'gp'; if it ends the switch, advance() drops the initial
     // reference (standing in for the switch's) and may release
+    if (!run.ended) lost.push(this); // taken over from the mark: killAll takes its hand-back after the drain
     return run.error;
   }
 

@@ -40,7 +40,7 @@ describe('PercpuRef: an imbalance found by a taken-over switch reaches the call 
     d.detach();
   });
 
-  for (const how of ['switchToAtomic', 'killAndDrain', 'killAndDrainSync'] as How[]) {
+  for (const how of ['switchToAtomic', 'killAndDrain', 'killAll', 'killAndDrainSync', 'killAllDrainSync'] as How[]) {
     it(`${how}(): without takeover, the caller gets ERR_REFCOUNT_UNDERFLOW and one warning`, async () => {
       const name = `plain-${how}-${++n}`;
       const ref = d.percpuRef(name);
