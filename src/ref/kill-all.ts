@@ -9,10 +9,15 @@
  *      atomic or switching (initAtomic, switchToAtomic in flight) is killed the ordinary way. A
  *      ref another thread killed or exit()ed since the validation fails alone (ERR_ALREADY_DYING /
  *      ERR_USE_AFTER_EXIT in killAll's rejection): the batch still folds and drains the others.
+ *      No wake-up (no bump()): nobody can be waiting for a change of a ref that was live until
+ *      this CAS (a drain needs it dying; a switch waiter waits for a switch's end), except the
+ *      creator's onRelease watcher, which from now on must hold its thread's event loop open: it
+ *      re-checks before that loop would end (percpu-ref.ts header, "onRelease"), at no cost here.
  *   2. ONE grace period, snapshotted after the last CAS (rcu/gp.ts).
  *   3. fold each ref (foldAll, one loop): claim it (CAS SWITCHER mark -> mark|BUSY; it fails if
  *      another thread took the switch over while this one was blocked: then that thread ends it,
- *      percpu-ref.ts header "switch ownership"), sum pc[t] with PLAIN loads over the slots 0..hi only,
+ *      percpu-ref.ts header "switch ownership", and hands the imbalance its fold found back to our
+ *      mark: step 4 takes it), sum pc[t] with PLAIN loads over the slots 0..hi only,
  *      hi = the highest slot whose T_GEN is non-zero (loaded once, after the grace period), then
  *      the single Atomics RMW into COUNT, clear SWITCHING, drop the initial reference. If the
  *      fold shows no other holder (COUNT + delta - BIAS == 1, checked by a CAS on the COUNT value
@@ -23,7 +28,9 @@
  *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 4 in step 3 (SWITCHER
  *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
- *      under the one shared deadline (normally none: nobody else holds a reference).
+ *      under the one shared deadline (normally none: nobody else holds a reference). A ref step 3
+ *      found taken over (lost) then has its hand-back taken (percpu-ref.ts takeHandBack(), keyed
+ *      by our mark's token): its switch has ended by then, released or drained.
  *
  * Each marked ref points at the batch (ref.batch, a KillBatch holding the grace period's snapshot)
  * until step 3 reaches it. A *Sync drain on this thread before that would wait for a fold only
@@ -31,6 +38,8 @@
  * ref.batch = null, SWITCHER CASed from the mark to a fresh token, the switch completed there:
  * every mark of this thread is the same epoch-0 token, which a stale adopted run must not be able
  * to match again); step 3 skips a ref whose batch is no longer this one and only waits for its release.
+ * (A ref another thread took over from the mark is not adopted: it stays in the batch, step 3
+ * finds it lost and step 4 takes the imbalance its new owner handed back, if any.)
  *
  * Memory-model argument (the same as percpu-ref.ts's header, once for the whole batch):
  *  - Every MODE CAS of step 1 precedes (program order) the grace-period snapshot of step 2. The GP
@@ -107,7 +116,7 @@ export interface KillBatch {
  * mostly before the JIT has warmed up, so calls and Atomics are what it costs). Pushes the refs not
  * released by it onto `pending`; returns the first imbalance error (each was also warned about).
  */
-function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): QuiesceError | undefined {
+function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: PercpuRef[]): QuiesceError | undefined {
   if (batch.length === 0) return undefined;
   const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
@@ -123,7 +132,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     r.batch = null;
     const h = r.h;
     if (i32[h + PR_MODE] !== ASD) { // a filter (plain load, see the header); the MODE CAS below decides
-      first ??= r.batchFold(hi); // the mode changed under the batch: the general switch machinery
+      first ??= r.batchFold(hi, lost); // the mode changed under the batch: the general switch machinery
       pending.push(r);
       continue;
     }
@@ -131,6 +140,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     // the switch over while this one was blocked (percpu-ref.ts header): that thread ends it.
     if (Atomics.compareExchange(i32, h + PR_SWITCHER, me, me | PR_SW_BUSY) !== me) {
       pending.push(r);
+      lost.push(r); // its imbalance, if any, is handed back to our mark: taken after its drain
       continue;
     }
     // fold: plain loads of pc[t] (the grace period is the happens-before edge, see the header)
@@ -148,7 +158,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
       if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
         Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's advance() drops
         Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
-        first ??= r.batchFold(hi);
+        first ??= r.batchFold(hi, lost);
         pending.push(r);
         continue;
       }
@@ -164,7 +174,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[]): Quies
     // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
     if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
       Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
-      first ??= r.batchFold(hi); // BIASED is 0: no second fold; it drops the initial reference
+      first ??= r.batchFold(hi, lost); // BIASED is 0: no second fold; it drops the initial reference
       pending.push(r);
       continue;
     }
@@ -240,15 +250,21 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
   // 3. fold (the grace period above is the happens-before edge for every plain load of pc[t])
   const skip = refs.length === batch.length ? null : new Set([...batch, ...failed.map((f) => f.ref)]);
   const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !skip!.has(r));
-  const foldErr = foldAll(batch, kb, pending);
+  const lost: PercpuRef[] = [];
+  let foldErr = foldAll(batch, kb, pending, lost);
   // 4. drain: wait only for refs someone else still holds
   for (const r of pending) {
-    if (r.isReleased()) continue;
-    try {
-      await r.drainWait(deadline, signal, OP, timeoutMs);
-    } catch (e) {
-      failed.push({ ref: r, reason: e });
+    if (!r.isReleased()) {
+      try {
+        await r.drainWait(deadline, signal, OP, timeoutMs);
+      } catch (e) {
+        failed.push({ ref: r, reason: e });
+        continue;
+      }
     }
+    // Taken over from our mark: the imbalance its fold found is ours to report. Released or
+    // drained, its switch has ended (isReleased() needs SWITCHING clear; drainWait waits for it).
+    if (lost.length !== 0 && lost.includes(r)) foldErr ??= r.takeHandBack(refs[0]!.core.slot + 1);
   }
   if (failed.length === 0) {
     if (foldErr) throw foldErr;
@@ -270,6 +286,6 @@ function finishLater(batch: PercpuRef[], kb: KillBatch): void {
   holdEventLoop();
   void rcu.gp
     .waitAsync(kb.snap, new Deadline(undefined), undefined, () => abortedError(OP, 'grace period', undefined))
-    .then(() => foldAll(batch, kb, []))
+    .then(() => foldAll(batch, kb, [], []))
     .finally(releaseEventLoop);
 }

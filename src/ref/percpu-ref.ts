@@ -94,11 +94,12 @@
  * excess puts are discarded (COUNT is raised to the minimum valid value: the ref is consistent,
  * released if dead), a process warning names the ref and every thread's net count (a negative one
  * is the thread that put too much), and the switching call (switchToAtomic, killAndDrain*,
- * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW. (A plain kill() has no caller left to throw to:
- * warning only.) After the fold, an excess atomic-mode put on another thread can still take the
- * reference the switch has yet to drop (a checked put sees COUNT >= 1): it releases the ref, and
- * the switch's end finds COUNT 0: it drops nothing, and reports the same way (switchRefTaken()),
- * never throwing out of its driver.
+ * killAll) rejects/throws ERR_REFCOUNT_UNDERFLOW, also when another thread took its switch over
+ * and folded it (see "hand-back" below; the warning is the folding thread's, once). (A plain
+ * kill() has no caller left to throw to: warning only.) After the fold, an excess atomic-mode put
+ * on another thread can still take the reference the switch has yet to drop (a checked put sees
+ * COUNT >= 1): it releases the ref, and the switch's end finds COUNT 0: it drops nothing, and
+ * reports the same way (switchRefTaken()), never throwing out of its driver.
  *
  * onRelease: runs once per release on the thread that created the ref (its slot, in the slot's
  * generation at the time: CREATOR/CREATOR_GEN; a later occupant of a detached creator's slot is
@@ -106,6 +107,15 @@
  * Atomics.waitAsync armed on EVENTS; it holds its event loop alive while the ref is dead and not
  * yet released (the only state in which a release is expected). If the creating thread has exited,
  * onRelease never runs (the release itself still happens: drains resolve, isZero() is true).
+ * A kill wakes the watcher (markDead()'s bump()), but killAll's mark sends no wake-up (kill-all.ts
+ * step 1: none per ref), and its fold comes a grace period later: a creator with nothing else to
+ * do would end its event loop in between and never run onRelease. So every thread's armed
+ * watchers are also re-checked when its event loop is about to end (ONE process 'beforeExit'
+ * listener per thread, recheckWatchers(): no cost to any kill): an Atomics.load of MODE that sees
+ * the ref dead and not released (or RELEASES moved past what the watcher has run) holds the loop
+ * open, and the watcher's next wake-up (the release's bump()) runs onRelease and lets go. Either
+ * that load sees the mark's CAS, or the mark follows it in the SC order: the kill raced with the
+ * creator's own exit, exactly as a kill() whose notify arrives after the creator's loop ended.
  *
  * Switch ownership: one owner at a time (SWITCHING bit + SWITCHER). It usually runs as an async
  * task on the caller's thread; a *Sync call on the same thread drives it synchronously instead.
@@ -136,6 +146,24 @@
  *    batchFold() never sets it: it would hide a later switch of this thread from its *Sync waits.)
  *  - a thread that detach()es first completes every switch it owns, synchronously
  *    (completeOwnSwitchesSync()): a detached thread owns no switch.
+ *  - hand-back: the imbalance a fold finds ("bad input") is the error of the call that started
+ *    the switch, whoever folds. One header word, ORIGIN (PR_SW_ORIGIN), names that call's token:
+ *    the FIRST takeover of a switch CASes it from 0 (or from an older switch's unread hand-back)
+ *    to the token it replaced, right after its SWITCHER CAS (from then on that owner cannot end
+ *    the switch; later takeovers leave ORIGIN alone). The owner that ends a taken-over switch,
+ *    holding BUSY, stores origin | ERR if its fold found an imbalance, else 0, BEFORE the CAS that
+ *    ends the switch (handBack()). A lost run reads it (handedBack(): ONE CAS origin|ERR -> 0) only
+ *    after an Atomics load saw the switch end (SWITCHING clear, SWITCH_NO moved on, or EXITED),
+ *    so, SC, after that store: it finds its own switch's verdict, or a later taken-over switch's,
+ *    which names another token (tokens are unique: one ownership each), never another switch's
+ *    error. Readers: confirmWhenEnded() (switchToAtomic's confirmation), switchesDone*() (drains,
+ *    killAndDrain*), and killAll for a mark taken over (kill-all.ts; a mark's token is epoch 0,
+ *    the same for every killAll of its thread, so only a batch whose own fold lost the ref reads).
+ *    The taker's own call (a drain that took over) reports it too, as before: it folded. Not
+ *    handed back: an error switchRefTaken() finds at the end (after that CAS), and a hand-back
+ *    still unread when a later switch of the same ref is taken over (one word): the warning and
+ *    the taker's call still report those. (ORIGIN is word 13 of the 64-byte header, after
+ *    layout.ts's PR_* words: defined here, it belongs in layout.ts.)
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -151,6 +179,7 @@ import {
   PR_FLAGS,
   PR_FOLDED,
   PR_F_ALLOW_REINIT,
+  PR_HEADER_BYTES,
   PR_MODE,
   PR_M_ATOMIC,
   PR_M_DEAD,
@@ -209,7 +238,26 @@ export interface RefState {
 }
 
 const INT32_MAX = 0x7fffffff;
+
+/**
+ * @internal The hand-back word of a taken-over switch (header: switch ownership, "hand-back"): the
+ * token of the switch's original owner while it is in flight; at its end, that token |
+ * PR_SW_ORIGIN_ERR if its fold found an imbalance, else 0. Word 13 of the ref's 64-byte header:
+ * layout.ts's PR_* words end at PR_CREATOR_GEN (checked below); it belongs in layout.ts's list.
+ */
+export const PR_SW_ORIGIN = PR_CREATOR_GEN + 1;
+/** @internal A bit no token has (tokens use bits 0..29; PR_SW_BUSY, bit 30, never reaches this word). */
+export const PR_SW_ORIGIN_ERR = PR_SW_BUSY;
+if ((PR_SW_ORIGIN + 1) * 4 > PR_HEADER_BYTES) throw new Error('percpu-ref.ts: PR_SW_ORIGIN lies outside the PercpuRef header');
+
 let killAllCalls = 0; // bumped per PercpuRef.killAll call (a double: never wraps in practice)
+
+/** This thread's armed release watchers, re-checked before its event loop ends (header: onRelease). */
+const watchers = new Set<PercpuRef>();
+let recheckHooked = false;
+function recheckWatchers(): void {
+  for (const r of watchers) r.recheckHold();
+}
 
 /** A switch in flight, owned by this thread. */
 interface SwitchRun {
@@ -221,6 +269,8 @@ interface SwitchRun {
   error: QuiesceError | undefined;
   dropped: number; // COUNT before advance() dropped the switch's reference at its end (<= 0: nothing to drop)
   confirms: ((err: QuiesceError | undefined) => void)[];
+  origin: number; // a taken-over switch's original owner (PR_SW_ORIGIN), once handBack() has read it; 0: not yet / none
+  handBackRead: boolean; // handedBack() has looked for this (lost) run's hand-back: its answer is in `error`
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
 }
 
@@ -335,6 +385,7 @@ export class PercpuRef {
     i32[h + PR_SWITCHER] = 0;
     i32[h + PR_SWITCH_SEQ] = 0;
     i32[h + PR_SWITCH_NO] = 0;
+    i32[h + PR_SW_ORIGIN] = 0;
     Atomics.store(i32, h + PR_MODE, mode);
   }
 
@@ -358,6 +409,11 @@ export class PercpuRef {
       this.watching = true;
       this.waitBegin(); // counted while armed: releases notify it (header: wake-ups)
       this.seenReleases = Atomics.load(this.i32, this.h + PR_RELEASES);
+      watchers.add(this);
+      if (!recheckHooked) {
+        recheckHooked = true;
+        process.on('beforeExit', recheckWatchers);
+      }
       this.watch();
     }
   }
@@ -599,7 +655,7 @@ export class PercpuRef {
    * becomes this.run and the token a live one (newToken()) until retire().
    */
   private own(snap: number, token: number, no: number): SwitchRun {
-    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, dropped: 1, confirms: [] };
+    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false };
     this.run = run;
     this.liveTokens.add(token);
     return run;
@@ -653,6 +709,7 @@ export class PercpuRef {
         this.fold(run); // the grace period is done (checked above), or none is needed (snap -1)
         continue;
       }
+      this.handBack(run); // before the CAS that ends the switch (header: hand-back)
       if (!(m & (PR_M_DEAD | PR_M_FORCE)) && this.allowReinit()) {
         // switch back to percpu: bias first, then publish the mode (the kernel's smp_store_release)
         Atomics.add(i32, this.h + PR_COUNT, PR_BIAS);
@@ -707,6 +764,53 @@ export class PercpuRef {
       process.emitWarning(err.message, { code: 'ERR_REFCOUNT_UNDERFLOW', type: 'QuiesceWarning' });
       run.error ??= err;
     }
+  }
+
+  /**
+   * advance(), holding BUSY, right before each CAS that may end the switch: if the switch was taken
+   * over (PR_SW_ORIGIN holds its original owner's token), hand the fold's verdict to that owner:
+   * origin | ERR if this run found an imbalance, else 0 (header: switch ownership, "hand-back").
+   * Called again if that CAS fails and the loop folds again: the run keeps the origin it read.
+   */
+  private handBack(run: SwitchRun): void {
+    const w = this.h + PR_SW_ORIGIN;
+    if (run.origin === 0) {
+      const o = Atomics.load(this.i32, w);
+      if (o === 0 || o & PR_SW_ORIGIN_ERR) return; // not taken over (an older switch's unread hand-back stays)
+      run.origin = o;
+    }
+    Atomics.store(this.i32, w, run.error ? run.origin | PR_SW_ORIGIN_ERR : 0);
+  }
+
+  /**
+   * A lost run's error: the one its switch's final owner handed back to it, if it started that
+   * switch (header: "hand-back"). Only once the switch has ended (the caller saw SWITCHING clear,
+   * SWITCH_NO move on, or EXITED). Read once per run: its confirmations and a waiter may both ask.
+   */
+  private handedBack(run: SwitchRun): QuiesceError | undefined {
+    if (!run.handBackRead) {
+      run.handBackRead = true;
+      run.error ??= this.takeHandBack(run.token);
+    }
+    return run.error;
+  }
+
+  /**
+   * @internal The imbalance handed back to the owner whose token is `token`, taken once (CAS to 0),
+   * as this thread's error (not warned again: the thread that folded warned). Only after the switch
+   * ended (handedBack(); killAll after its drain of the ref).
+   */
+  takeHandBack(token: number): QuiesceError | undefined {
+    const v = token | PR_SW_ORIGIN_ERR;
+    if (Atomics.compareExchange(this.i32, this.h + PR_SW_ORIGIN, v, 0) !== v) return undefined;
+    const holders = this.inspect().holders;
+    return new QuiesceError(
+      'ERR_REFCOUNT_UNDERFLOW',
+      `${this.what}: more puts than gets in percpu mode, found by the fold of the switch to atomic mode this call started, ` +
+        `which another thread took over and completed while this one was blocked; the excess was discarded there (see that thread's warning). ` +
+        `Per thread: ${this.holdersText(holders)}`,
+      { ref: this.name, holders, takenOver: true },
+    );
   }
 
   /**
@@ -766,7 +870,8 @@ export class PercpuRef {
       this.waitEnd();
       releaseEventLoop();
     }
-    for (const c of confirms) c(undefined);
+    const err = this.handedBack(run);
+    for (const c of confirms) c(err);
   }
 
   /** One driver step: 'gp' (wait, then call again) or 'over' (this driver is done with the run). */
@@ -818,6 +923,13 @@ export class PercpuRef {
     if (!(Atomics.load(i32, this.mode) & PR_M_SWITCHING)) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(i32, this.h + PR_SWITCHER, s, token) !== s) return null;
+    // The first takeover of this switch records the owner it replaced, for the hand-back (header).
+    // From the SWITCHER CAS on, that owner cannot end the switch: nobody else writes ORIGIN until
+    // the end, but a lost owner taking an older hand-back (CAS to 0): hence the loop.
+    for (;;) {
+      const o = Atomics.load(i32, this.h + PR_SW_ORIGIN);
+      if ((o !== 0 && !(o & PR_SW_ORIGIN_ERR)) || Atomics.compareExchange(i32, this.h + PR_SW_ORIGIN, o, s & ~PR_SW_BUSY) === o) break;
+    }
     const no = Atomics.load(i32, this.h + PR_SWITCH_NO);
     return this.own(this.rcu.gp.snap(), token, no); // the old owner's switch reference stays in COUNT: our advance() drops it
   }
@@ -831,15 +943,17 @@ export class PercpuRef {
    * The run gets a fresh token (one CAS from the mark's): every killAll mark of this thread writes
    * the same epoch-0 token, so a run keeping it could, once stale (handed to an async driver, then
    * taken over), match a LATER killAll's mark and fold that switch on its own, old grace period.
-   * If the CAS fails, the switch was taken over: nothing to adopt.
+   * If SWITCHER no longer holds the mark, the switch was taken over from it: nothing to adopt, and
+   * the ref stays in the batch, whose fold finds it lost and takes its hand-back (header).
    */
   private adoptBatch(): SwitchRun | null {
     const kb = this.batch;
     if (kb === null) return null;
-    this.batch = null;
     const mark = this.core.slot + 1;
+    if (Atomics.load(this.i32, this.h + PR_SWITCHER) !== mark) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, mark, token) !== mark) return null;
+    this.batch = null;
     return this.own(kb.snap, token, 0);
   }
 
@@ -865,14 +979,21 @@ export class PercpuRef {
     this.waitBegin();
     try {
       let mine: SwitchRun | null = null; // a switch this thread owns (it may end while we wait)
+      let lost: SwitchRun | null = null; // a run of ours that another thread took over: its hand-back
       for (;;) {
         const ev = Atomics.load(i32, this.h + PR_EVENTS);
         if (mine?.finished) {
           if (mine.ended) return mine.error;
+          lost ??= mine;
           mine = null; // lost (taken over): the switch goes on; re-check it, take it over if need be
         }
         const m = Atomics.load(i32, this.mode);
-        if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
+        if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) {
+          // The switch ended. A run of ours that is not finished was ended by another thread (ours
+          // would have finished in the same synchronous step): lost, its driver just has not run yet.
+          lost ??= mine;
+          return lost ? this.handedBack(lost) : undefined;
+        }
         mine ??= this.run ?? this.takeOver();
         if (mine && !this.runDriven.has(mine)) this.startAsync(mine);
         // Our own switch ends with finish(): finished, then bump() (we are counted in WAITERS, so
@@ -907,10 +1028,11 @@ export class PercpuRef {
 
   private switchesDoneSyncCounted(deadline: Deadline, op: string, timeoutMs?: number): QuiesceError | undefined {
     const i32 = this.i32;
+    let lost: SwitchRun | null = null; // a run of ours that another thread took over: its hand-back
     for (;;) {
       const ev = Atomics.load(i32, this.h + PR_EVENTS);
       const m = Atomics.load(i32, this.mode);
-      if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return undefined;
+      if (!(m & PR_M_SWITCHING) || m & PR_M_EXITED) return lost ? this.handedBack(lost) : undefined;
       const mine = this.run ?? this.adoptBatch() ?? this.takeOver();
       if (mine) {
         const driven = this.runDriven.has(mine);
@@ -920,6 +1042,7 @@ export class PercpuRef {
           throw timeoutError(this.what, op, timeoutMs);
         }
         if (mine.ended) return mine.error;
+        lost ??= mine;
         continue; // lost (taken over while blocked): the switch may still be in flight
       }
       if (blockOn(i32, this.h + PR_EVENTS, ev, deadline, 50) === 'timed-out') throw timeoutError(this.what, op, timeoutMs);
@@ -1360,12 +1483,13 @@ export class PercpuRef {
    * switchToPercpu raced with it): fold (slots 0..hi) and end the switch through advance()/finish(),
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
-  batchFold(hi: number): QuiesceError | undefined {
-    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], hi };
+  batchFold(hi: number, lost: PercpuRef[]): QuiesceError | undefined {
+    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false, hi };
     // Not this.run: that may be a switch of this thread still in flight (a later claim), which
     // must stay driven; this run is finished before this returns (snap -1: advance() never waits).
     this.step(run); // snap -1: never 'gp'; if it ends the switch, advance() drops the initial
     // reference (standing in for the switch's) and may release
+    if (!run.ended) lost.push(this); // taken over from the mark: killAll takes its hand-back after the drain
     return run.error;
   }
 
@@ -1421,8 +1545,22 @@ export class PercpuRef {
   }
 
   private stopWatching(): void {
+    watchers.delete(this);
     this.setHolding(false);
     this.waitEnd();
+  }
+
+  /**
+   * @internal This thread's event loop is about to end ('beforeExit'): hold it open if a release
+   * is still expected that this watcher has not run, i.e. a kill that sent it no wake-up (killAll's
+   * mark; header: onRelease). The watcher's next watch() (after the release's bump()) lets go.
+   */
+  recheckHold(): void {
+    const i32 = this.i32;
+    if (this.holding || !this.core.attached) return;
+    const m = Atomics.load(i32, this.mode);
+    if (m & PR_M_EXITED) return;
+    if ((m & PR_M_DEAD && !this.isReleased()) || Atomics.load(i32, this.h + PR_RELEASES) !== this.seenReleases) this.setHolding(true);
   }
 
   private setHolding(on: boolean): void {
