@@ -32,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 5; // 4: T_PARENT; 5: SRCU_IDX holds gp+1 of the last flip (rcu/srcu.ts)
+export const LAYOUT_VERSION = 6; // 4: T_PARENT; 5: SRCU_IDX holds gp+1 of the last flip (rcu/srcu.ts); 6: PR_SW_ORIGIN
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;
@@ -317,6 +317,10 @@ export const PR_WAITERS = 9; // atomic: threads/tasks that may be sleeping on PR
 export const PR_SWITCH_SEQ = 10; // atomic: bumped per switch claim and per takeover; its value makes the owner's token unique
 export const PR_SWITCH_NO = 11; // atomic: bumped per switch claimed by claim() (a stale owner waits for it to move on)
 export const PR_CREATOR_GEN = 12; // the creator slot's generation: a later occupant of that slot is not the creator
+// atomic: a taken-over switch's hand-back (percpu-ref.ts header, "hand-back"): the original owner's
+// token while the switch is in flight, then token | PR_SW_ORIGIN_ERR if its fold found an
+// imbalance, else 0
+export const PR_SW_ORIGIN = 13;
 export const PR_HEADER_BYTES = 64;
 export const PR_M_ATOMIC = 1;
 export const PR_M_DEAD = 2;
@@ -330,6 +334,7 @@ export const PR_SW_SLOT_MASK = 0x7ff; // slot + 1 (maxThreads <= 1024)
 export const PR_SW_EPOCH_SHIFT = 11;
 export const PR_SW_EPOCHS = 0x7ffff; // epochs 1..PR_SW_EPOCHS (19 bits)
 export const PR_SW_BUSY = 1 << 30;
+export const PR_SW_ORIGIN_ERR = PR_SW_BUSY; // in PR_SW_ORIGIN: no token has this bit (BUSY never reaches that word)
 export const PR_BIAS = 1 << 30;
 // percpu words
 export const PR_PC_COUNT = 0; // percpu-mode counter: plain ++/-- by its owner only, never reset

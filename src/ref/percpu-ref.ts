@@ -162,8 +162,7 @@
  *    The taker's own call (a drain that took over) reports it too, as before: it folded. Not
  *    handed back: an error switchRefTaken() finds at the end (after that CAS), and a hand-back
  *    still unread when a later switch of the same ref is taken over (one word): the warning and
- *    the taker's call still report those. (ORIGIN is word 13 of the 64-byte header, after
- *    layout.ts's PR_* words: defined here, it belongs in layout.ts.)
+ *    the taker's call still report those.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -179,7 +178,6 @@ import {
   PR_FLAGS,
   PR_FOLDED,
   PR_F_ALLOW_REINIT,
-  PR_HEADER_BYTES,
   PR_MODE,
   PR_M_ATOMIC,
   PR_M_DEAD,
@@ -193,6 +191,8 @@ import {
   PR_SWITCH_NO,
   PR_SWITCH_SEQ,
   PR_SW_BUSY,
+  PR_SW_ORIGIN,
+  PR_SW_ORIGIN_ERR,
   PR_SW_EPOCHS,
   PR_SW_EPOCH_SHIFT,
   PR_SW_SLOT_MASK,
@@ -238,17 +238,6 @@ export interface RefState {
 }
 
 const INT32_MAX = 0x7fffffff;
-
-/**
- * @internal The hand-back word of a taken-over switch (header: switch ownership, "hand-back"): the
- * token of the switch's original owner while it is in flight; at its end, that token |
- * PR_SW_ORIGIN_ERR if its fold found an imbalance, else 0. Word 13 of the ref's 64-byte header:
- * layout.ts's PR_* words end at PR_CREATOR_GEN (checked below); it belongs in layout.ts's list.
- */
-export const PR_SW_ORIGIN = PR_CREATOR_GEN + 1;
-/** @internal A bit no token has (tokens use bits 0..29; PR_SW_BUSY, bit 30, never reaches this word). */
-export const PR_SW_ORIGIN_ERR = PR_SW_BUSY;
-if ((PR_SW_ORIGIN + 1) * 4 > PR_HEADER_BYTES) throw new Error('percpu-ref.ts: PR_SW_ORIGIN lies outside the PercpuRef header');
 
 let killAllCalls = 0; // bumped per PercpuRef.killAll call (a double: never wraps in practice)
 
