@@ -35,7 +35,8 @@
  * Reports: deduplicated by key (kind + classes), recorded in reports(), passed to listeners, and
  * broadcast (shared.ts); when action is 'warn', printed to stderr by the thread that found them if it
  * is the first in the process to claim the key (shared.ts claimPrint), so once per process.
- * Remote edges are merged and searched for a cycle they close; the thread that finds one reports it
+ * Remote edges are merged and searched for a cycle they close, and for a HELD-ACROSS-AWAIT ->
+ * SYNC-BLOCKING inversion against this thread's usage bits; the thread that finds one reports it
  * (so two threads may find one cycle at once: each records it, only one prints it).
  */
 import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, ReportKind, WaitKind, LockdepReport } from './hooks.js';
