@@ -30,7 +30,8 @@
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
  *      under the one shared deadline (normally none: nobody else holds a reference). A ref step 3
  *      found taken over (lost) then has its hand-back taken (percpu-ref.ts takeHandBack(), keyed
- *      by our mark's token): its switch has ended by then, released or drained.
+ *      by our mark's token): its switch has ended by then, released or drained. Not if a later
+ *      killAll of this thread has marked the ref since (ref.markedBy): its mark is the same token.
  *
  * Each marked ref points at the batch (ref.batch, a KillBatch holding the grace period's snapshot)
  * until step 3 reaches it. A *Sync drain on this thread before that would wait for a fold only
@@ -264,7 +265,9 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
     }
     // Taken over from our mark: the imbalance its fold found is ours to report. Released or
     // drained, its switch has ended (isReleased() needs SWITCHING clear; drainWait waits for it).
-    if (lost.length !== 0 && lost.includes(r)) foldErr ??= r.takeHandBack(refs[0]!.core.slot + 1);
+    // Unless a later killAll of this thread has marked the ref since (revived meanwhile): its
+    // mark is the same token, so the word may hold THAT batch's verdict, not ours (r.markedBy).
+    if (lost.length !== 0 && r.markedBy === kb && lost.includes(r)) foldErr ??= r.takeHandBack(refs[0]!.core.slot + 1);
   }
   if (failed.length === 0) {
     if (foldErr) throw foldErr;

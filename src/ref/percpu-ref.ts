@@ -158,11 +158,13 @@
  *    which names another token (tokens are unique: one ownership each), never another switch's
  *    error. Readers: confirmWhenEnded() (switchToAtomic's confirmation), switchesDone*() (drains,
  *    killAndDrain*), and killAll for a mark taken over (kill-all.ts; a mark's token is epoch 0,
- *    the same for every killAll of its thread, so only a batch whose own fold lost the ref reads).
- *    The taker's own call (a drain that took over) reports it too, as before: it folded. Not
- *    handed back: an error switchRefTaken() finds at the end (after that CAS), and a hand-back
- *    still unread when a later switch of the same ref is taken over (one word): the warning and
- *    the taker's call still report those.
+ *    the same for every killAll of its thread, so only a batch whose own fold lost the ref reads,
+ *    and only if no later killAll of its thread has marked the ref since: markedBy). The taker's
+ *    own call (a drain that took over) reports it too, as before: it folded. Not handed back: an
+ *    error switchRefTaken() finds at the end (after that CAS), a hand-back still unread when a
+ *    later switch of the same ref is taken over (one word), and a mark's still unread when a later
+ *    killAll of the same thread marks the ref again (the same token: whose verdict it is can no
+ *    longer be told): the warning and the taker's call still report those.
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
@@ -330,6 +332,13 @@ export class PercpuRef {
   private killAllStamp = 0; // PercpuRef.killAll's duplicate check
   /** @internal the killAll batch that marked this ref and will fold it (this thread's), or null. */
   batch: KillBatch | null = null;
+  /**
+   * @internal the killAll batch (this thread's) that marked this ref LAST; never cleared. Every mark
+   * of this thread is the same epoch-0 token, so only that batch may take a hand-back addressed to
+   * it (header: "hand-back"): an earlier batch that lost an earlier switch of this ref must not
+   * take the verdict of a later one.
+   */
+  markedBy: KillBatch | null = null;
   readonly lockdepClass: LockClass;
 
   /** @internal — use `domain.percpuRef(name, options)`. */
@@ -1467,7 +1476,7 @@ export class PercpuRef {
   batchMarkDead(kb: KillBatch): boolean {
     if (Atomics.compareExchange(this.i32, this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
     Atomics.store(this.i32, this.h + PR_SWITCHER, this.core.slot + 1);
-    this.batch = kb;
+    this.batch = this.markedBy = kb;
     return true;
   }
 
