@@ -2,7 +2,9 @@
  * PercpuRef: the kernel's percpu_ref (lib/percpu-refcount.c) across worker_threads (SPEC §4).
  *
  * State (layout.ts PR_*): a shared header line { MODE, COUNT, BIASED, FOLDED, SWITCHER, EVENTS,
- * RELEASES, CREATOR, CREATOR_GEN, FLAGS } and two Int32 words per thread in its per-thread area:
+ * RELEASES, CREATOR, CREATOR_GEN, FLAGS, WAITERS, SWITCH_SEQ, SWITCH_NO, SW_ORIGIN } (the last
+ * four: see "wake-ups", "switch ownership" and "hand-back" below) and two Int32 words per thread
+ * in its per-thread area:
  *   pc[t]  (PR_PC_COUNT)  the percpu counter: plain ++/-- by thread t only, NEVER reset; it wraps
  *                         mod 2^32 and the sum over all threads is still exact (modular arithmetic
  *                         commutes, the kernel's argument);
@@ -75,7 +77,8 @@
  *    precedes the change, so its WAITERS add precedes bump()'s load of WAITERS: bump() sees it and
  *    bumps EVENTS after the waiter loaded it, so the waiter's Atomics.wait(EVENTS, ev) returns
  *    at once or is notified. A waiter that dies counted leaves WAITERS too high: extra notifies,
- *    never a lost one. (The death handler notifies unconditionally.)
+ *    never a lost one. (A thread's death notifies EVENTS whenever the dead slot owned the ref's
+ *    switch or created the ref, whatever WAITERS says: the onThreadDeath handler below.)
  *
  * terminate(): a worker can be stopped at any function entry or loop back-edge of its JS (V8
  * checks the termination request there), so no such point may separate two writes that only make
