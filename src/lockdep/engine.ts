@@ -128,17 +128,18 @@ function fail(problems: Pending[]): never {
   throw new QuiesceError('ERR_LOCKDEP', `lockdep: ${title.replace(/^WARNING: |^BUG: /, '')}: ${p.classes.join(' -> ')}`, p);
 }
 
-function usageReport(u: UsageProblem, current: string): Pending {
+/** `by` names who found it (a remote edge's merge says whose edge closed it). */
+function usageReport(u: UsageProblem, current: string, by: string = who()): Pending {
   if (u.rule === 'single') {
     const c = u.cls;
     const across = c.usageSite[USAGE_ACROSS] || current;
     const sync = c.usageSite[USAGE_SYNC] || current;
-    return pending('inconsistent-usage', [c.name], rep.inconsistentText(who(), c, across, sync, current));
+    return pending('inconsistent-usage', [c.name], rep.inconsistentText(by, c, across, sync, current));
   }
   return pending(
     'inconsistent-usage',
     [u.safe.name, u.unsafe.name],
-    rep.inversionText(who(), u.safe, u.unsafe, u.path, u.safe.usageSite[USAGE_ACROSS] || current, u.unsafe.usageSite[USAGE_SYNC] || current),
+    rep.inversionText(by, u.safe, u.unsafe, u.path, u.safe.usageSite[USAGE_ACROSS] || current, u.unsafe.usageSite[USAGE_SYNC] || current),
   );
 }
 
@@ -286,10 +287,7 @@ function mergeEdge(m: EdgeMsg): void {
   // so it is reported whichever of the three came last.
   if (old === 0) {
     const u = checkNewEdge(from, to, 0);
-    if (u && u.rule === 'inversion') {
-      const by = `${rep.threadName} (the edge ${from.name} -> ${to.name} was taken in ${m.thread})`;
-      emit(pending('inconsistent-usage', [u.safe.name, u.unsafe.name], rep.inversionText(by, u.safe, u.unsafe, u.path, u.safe.usageSite[USAGE_ACROSS] || '', u.unsafe.usageSite[USAGE_SYNC] || '')), true);
-    }
+    if (u) emit(usageReport(u, '', `${rep.threadName} (the edge ${from.name} -> ${to.name} was taken in ${m.thread})`), true);
   }
 }
 
