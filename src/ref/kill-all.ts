@@ -117,7 +117,7 @@ export interface KillBatch {
  * mostly before the JIT has warmed up, so calls and Atomics are what it costs). Pushes the refs not
  * released by it onto `pending`; returns the first imbalance error (each was also warned about).
  */
-function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: PercpuRef[]): QuiesceError | undefined {
+function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: Set<PercpuRef>): QuiesceError | undefined {
   if (batch.length === 0) return undefined;
   const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
@@ -141,7 +141,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: 
     // the switch over while this one was blocked (percpu-ref.ts header): that thread ends it.
     if (Atomics.compareExchange(i32, h + PR_SWITCHER, me, me | PR_SW_BUSY) !== me) {
       pending.push(r);
-      lost.push(r); // its imbalance, if any, is handed back to our mark: taken after its drain
+      lost.add(r); // its imbalance, if any, is handed back to our mark: taken after its drain
       continue;
     }
     // fold: plain loads of pc[t] (the grace period is the happens-before edge, see the header)
@@ -251,7 +251,7 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
   // 3. fold (the grace period above is the happens-before edge for every plain load of pc[t])
   const skip = refs.length === batch.length ? null : new Set([...batch, ...failed.map((f) => f.ref)]);
   const pending: PercpuRef[] = refs.length === batch.length ? [] : refs.filter((r) => !skip!.has(r));
-  const lost: PercpuRef[] = [];
+  const lost = new Set<PercpuRef>();
   let foldErr = foldAll(batch, kb, pending, lost);
   // 4. drain: wait only for refs someone else still holds
   for (const r of pending) {
@@ -267,7 +267,7 @@ export async function killAllBatch(refs: readonly PercpuRef[], deadline: Deadlin
     // drained, its switch has ended (isReleased() needs SWITCHING clear; drainWait waits for it).
     // Unless a later killAll of this thread has marked the ref since (revived meanwhile): its
     // mark is the same token, so the word may hold THAT batch's verdict, not ours (r.markedBy).
-    if (lost.length !== 0 && r.markedBy === kb && lost.includes(r)) foldErr ??= r.takeHandBack(refs[0]!.core.slot + 1);
+    if (lost.size !== 0 && r.markedBy === kb && lost.has(r)) foldErr ??= r.takeHandBack(refs[0]!.core.slot + 1);
   }
   if (failed.length === 0) {
     if (foldErr) throw foldErr;
@@ -289,6 +289,6 @@ function finishLater(batch: PercpuRef[], kb: KillBatch): void {
   holdEventLoop();
   void rcu.gp
     .waitAsync(kb.snap, new Deadline(undefined), undefined, () => abortedError(OP, 'grace period', undefined))
-    .then(() => foldAll(batch, kb, [], []))
+    .then(() => foldAll(batch, kb, [], new Set()))
     .finally(releaseEventLoop);
 }

@@ -268,6 +268,11 @@ interface SwitchRun {
   hi?: number; // highest slot the fold must scan (kill-all.ts computes it once per batch); default: all
 }
 
+/** A new run (not finished, no error yet; its reference not dropped yet: `dropped` 1). */
+function newRun(snap: number, token: number, no: number, hi?: number): SwitchRun {
+  return { snap, token, no, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false, hi };
+}
+
 // Only wakes waiters to re-check: safe to run any number of times.
 onThreadDeath(Kind.PercpuRef, (core, slot, _name, obj) => {
   const h = obj >> 2;
@@ -660,7 +665,7 @@ export class PercpuRef {
    * becomes this.run and the token a live one (newToken()) until retire().
    */
   private own(snap: number, token: number, no: number): SwitchRun {
-    const run: SwitchRun = { snap, token, no, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false };
+    const run = newRun(snap, token, no);
     this.run = run;
     this.liveTokens.add(token);
     return run;
@@ -1488,13 +1493,13 @@ export class PercpuRef {
    * switchToPercpu raced with it): fold (slots 0..hi) and end the switch through advance()/finish(),
    * exactly as a single kill would. Returns the fold's imbalance error, if any.
    */
-  batchFold(hi: number, lost: PercpuRef[]): QuiesceError | undefined {
-    const run: SwitchRun = { snap: -1, token: this.core.slot + 1, no: 0, finished: false, ended: false, error: undefined, dropped: 1, confirms: [], origin: 0, handBackRead: false, hi };
+  batchFold(hi: number, lost: Set<PercpuRef>): QuiesceError | undefined {
+    const run = newRun(-1, this.core.slot + 1, 0, hi);
     // Not this.run: that may be a switch of this thread still in flight (a later claim), which
     // must stay driven; this run is finished before this returns (snap -1: advance() never waits).
     this.step(run); // snap -1: never 'gp'; if it ends the switch, advance() drops the initial
     // reference (standing in for the switch's) and may release
-    if (!run.ended) lost.push(this); // taken over from the mark: killAll takes its hand-back after the drain
+    if (!run.ended) lost.add(this); // taken over from the mark: killAll takes its hand-back after the drain
     return run.error;
   }
 
