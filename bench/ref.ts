@@ -14,6 +14,8 @@
  *    update the count atomically meanwhile, and the add that reaches zero releases), here on 10,000
  *    bare cache-line headers with no ref logic at all, against the same synchronize(). killAll
  *    waits for a grace period AND does this work, so its ratio is at least 1 + this ratio;
+ *  - (model, no target) killAll's own seven Atomics calls per ref on the same bare headers, with no
+ *    ref logic: the share of killAll's work that is Atomics calls (V8 11 calls a builtin for each);
  *  - shared bytes per ref per thread: target at most 8.
  */
 import { Domain, PercpuRef } from '../src/index.js';
@@ -138,37 +140,97 @@ export async function benchRef(): Promise<Row[]> {
     kills.push(performance.now() - t0);
     maxUsed = Math.max(maxUsed, d.rcu.stats.gracePeriods - gp0);
   }
-  // The floor: on each of 10,000 one-line headers a plain MARK store and one FOLD RMW, alternating with a GP.
+  // The floor: on each of 10,000 one-line headers a plain MARK store and one FOLD RMW, alternating
+  // with a GP. Warmed up like killAll (FLOOR_WARMUPS calls first) and in a plain function: a loop in
+  // the async body here would run unoptimised (kill-all.ts markAll), which once made this "floor"
+  // 4-6x slower than the loop itself and flattered killAll's gap.
   const N = 10_000;
   const heads = new Int32Array(new SharedArrayBuffer(N * CACHE_LINE_WORDS * 4));
+  const FLOOR_WARMUPS = 20;
+  for (let k = 0; k < FLOOR_WARMUPS; k++) {
+    floorArm(heads);
+    consume(floorPass(heads, N));
+  }
   const floorGps: number[] = [];
   const floors: number[] = [];
-  for (let k = 0; k < ROUNDS + 2; k++) {
-    for (let h = 0; h < heads.length; h += CACHE_LINE_WORDS) {
-      heads[h] = 0; // MARK
-      heads[h + 1] = 1; // FOLD: the count, about to drop its last reference
-    }
+  for (let k = 0; k < ROUNDS; k++) {
+    floorArm(heads);
     let t0 = performance.now();
     await d.rcu.synchronize();
-    const gp = performance.now() - t0;
+    floorGps.push(performance.now() - t0);
     t0 = performance.now();
-    let zero = 0;
-    for (let i = 0, h = 0; i < N; i++, h += CACHE_LINE_WORDS) {
-      heads[h] = 1;
-      if (Atomics.add(heads, h + 1, -1) === 1) zero++;
-    }
-    const t = performance.now() - t0;
-    consume(zero);
-    if (k < 2) continue; // warm-up
-    floorGps.push(gp);
-    floors.push(t);
+    consume(floorPass(heads, N));
+    floors.push(performance.now() - t0);
+  }
+  // The model: killAll's seven Atomics calls per ref (kill-all.ts steps 1 and 3: the mark's CAS and
+  // owner store; the claim CAS, COUNT CAS, MODE CAS, release count and waiter check) on the same
+  // bare headers, with no ref logic: how much of killAll's work is the Atomics calls alone.
+  const models: number[] = [];
+  for (let k = 0; k < FLOOR_WARMUPS + ROUNDS; k++) {
+    modelArm(heads);
+    const t0 = performance.now();
+    consume(modelPass(heads, N));
+    if (k >= FLOOR_WARMUPS) models.push(performance.now() - t0);
   }
   await w.terminate(); // idle but attached until here: both the figure's and the baseline's grace periods include it
   rows.push(row('ref', `killAll(10,000)+drain (<= ${maxUsed} grace period${maxUsed === 1 ? '' : 's'})`, med(kills), 'one rcu.synchronize()', med(gps), 'ms', { kind: 'within', x: 3 }));
   rows.push(row('ref', '(floor) mark + 1 Atomics RMW on each of 10,000 headers, no GP', med(floors), 'one rcu.synchronize()', med(floorGps), 'ms', { kind: 'info', x: 0 }, 'killAll must wait for a GP and do at least this'));
+  rows.push(row('ref', "(model) killAll's 7 Atomics calls on each of 10,000 headers, no GP", med(models), 'one rcu.synchronize()', med(gps), 'ms', { kind: 'info', x: 0 }, 'the part of killAll that is Atomics calls'));
 
   // 4. memory
   rows.push(row('ref', 'shared bytes per ref per thread', PR_PERCPU_BYTES, 'one padded cache line', 64, 'bytes', { kind: 'max', x: 8 }));
   d.detach();
   return rows;
+}
+
+/** The floor's set-up: every header live (MARK 0) with one reference (FOLD count 1). */
+function floorArm(heads: Int32Array): void {
+  for (let h = 0; h < heads.length; h += CACHE_LINE_WORDS) {
+    heads[h] = 0;
+    heads[h + 1] = 1;
+  }
+}
+
+/** The floor's pass: mark each header (plain store) and fold its count with one Atomics RMW. */
+function floorPass(heads: Int32Array, n: number): number {
+  let zero = 0;
+  for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
+    heads[h] = 1; // MARK
+    if (Atomics.add(heads, h + 1, -1) === 1) zero++; // FOLD: the add that reaches zero releases
+  }
+  return zero;
+}
+
+/** The model's set-up: every header live (MODE 0, OWNER 0, COUNT 1, RELEASES 0, WAITERS 0). */
+function modelArm(heads: Int32Array): void {
+  for (let h = 0; h < heads.length; h += CACHE_LINE_WORDS) {
+    heads[h] = 0;
+    heads[h + 1] = 0;
+    heads[h + 2] = 1;
+    heads[h + 3] = 0;
+    heads[h + 4] = 0;
+  }
+}
+
+/** The model's pass: per header, killAll's mark (2 Atomics calls) and its fold's common case (5). */
+function modelPass(heads: Int32Array, n: number): number {
+  const MARK = 7;
+  const ME = 3;
+  let released = 0;
+  for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
+    if (Atomics.compareExchange(heads, h, 0, MARK) !== 0) continue; // MODE CAS
+    Atomics.store(heads, h + 1, ME); // owner
+  }
+  for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
+    if (heads[h] !== MARK) continue; // plain filter
+    if (Atomics.compareExchange(heads, h + 1, ME, ME | 0x100) !== ME) continue; // claim
+    const c = heads[h + 2]!;
+    if (Atomics.compareExchange(heads, h + 2, c, 0) !== c) continue; // fold + drop: COUNT CAS
+    heads[h + 1] = 0;
+    if (Atomics.compareExchange(heads, h, MARK, 5) !== MARK) continue; // end of switch: MODE CAS
+    Atomics.add(heads, h + 3, 1); // RELEASES
+    if (Atomics.load(heads, h + 4) !== 0) released--; // WAITERS (none here)
+    released++;
+  }
+  return released;
 }
