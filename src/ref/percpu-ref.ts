@@ -171,6 +171,7 @@
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
+import type { WordAtomics } from '../domain/wasm-atomics.js';
 import { onThreadDeath } from '../domain/core.js';
 import {
   Kind,
@@ -208,7 +209,7 @@ import { Deadline, abortedError, blockOn, checkWaitOptions, holdEventLoop, relea
 import { Guard } from '../locks/guard.js';
 import { ld, type HeldLock, type LockClass } from '../lockdep/hooks.js';
 import type { Rcu } from '../rcu/rcu.js';
-import { killAllBatch, type KillBatch } from './kill-all.js';
+import { killAllBatch, unfoldedBatch, type KillBatch } from './kill-all.js';
 
 export interface PercpuRefOptions {
   /** Start in atomic mode (sticky until switchToPercpu()); implies allowReinit, as in the kernel. */
@@ -338,15 +339,15 @@ export class PercpuRef {
   private holding = false;
   private seenReleases = 0;
   private killAllStamp = 0; // PercpuRef.killAll's duplicate check
-  /** @internal the killAll batch that marked this ref and will fold it (this thread's), or null. */
-  batch: KillBatch | null = null;
+  /** @internal the id of the killAll batch (this thread's) that marked this ref and will fold it, or 0. */
+  batch = 0;
   /**
    * @internal the killAll batch (this thread's) that marked this ref LAST; never cleared. Every mark
    * of this thread is the same epoch-0 token, so only that batch may take a hand-back addressed to
    * it (header: "hand-back"): an earlier batch that lost an earlier switch of this ref must not
    * take the verdict of a later one.
    */
-  markedBy: KillBatch | null = null;
+  markedBy = 0;
   readonly lockdepClass: LockClass;
 
   /** @internal — use `domain.percpuRef(name, options)`. */
@@ -957,13 +958,14 @@ export class PercpuRef {
    * the ref stays in the batch, whose fold finds it lost and takes its hand-back (header).
    */
   private adoptBatch(): SwitchRun | null {
-    const kb = this.batch;
-    if (kb === null) return null;
+    if (this.batch === 0) return null;
+    const kb = unfoldedBatch(this.batch);
+    if (kb === undefined) return null; // not reachable: a fold clears the batch of each ref it reaches
     const mark = this.core.slot + 1;
     if (Atomics.load(this.i32, this.h + PR_SWITCHER) !== mark) return null;
     const token = this.newToken();
     if (Atomics.compareExchange(this.i32, this.h + PR_SWITCHER, mark, token) !== mark) return null;
-    this.batch = null;
+    this.batch = 0;
     return this.own(kb.snap, token, 0);
   }
 
@@ -1481,10 +1483,10 @@ export class PercpuRef {
    * batchFold() drops it at the end of the switch. False if the ref is not in plain percpu mode
    * (the caller kills it the ordinary way).
    */
-  batchMarkDead(kb: KillBatch): boolean {
-    if (Atomics.compareExchange(this.i32, this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
-    Atomics.store(this.i32, this.h + PR_SWITCHER, this.core.slot + 1);
-    this.batch = this.markedBy = kb;
+  batchMarkDead(kb: KillBatch, ax: WordAtomics): boolean {
+    if (ax.cas(this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
+    ax.store(this.h + PR_SWITCHER, this.core.slot + 1);
+    this.batch = this.markedBy = kb.id;
     return true;
   }
 
