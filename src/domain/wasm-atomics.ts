@@ -87,6 +87,12 @@ const FNS: Fn[] = [
   { name: 'cas', params: 3, result: true, body: [...ADDR, LOCAL_GET, 1, LOCAL_GET, 2, ATOMIC, 0x48, ...MEMARG] },
 ];
 
+/** A function body: no locals, the instructions, `end`; prefixed by its size. */
+function code(body: number[]): number[] {
+  const bytes = [0, ...body, END];
+  return [...uleb(bytes.length), ...bytes];
+}
+
 function moduleBytes(): Uint8Array {
   const types = FNS.map((f) => [FUNC_TYPE, ...vec(Array.from({ length: f.params }, () => [I32])), ...(f.result ? [1, I32] : [0])]);
   const MEMORY = 0x02;
@@ -99,7 +105,7 @@ function moduleBytes(): Uint8Array {
     ...section(2, vec(imports)),
     ...section(3, vec(FNS.map((_, i) => uleb(i)))), // function i has type i
     ...section(7, vec(FNS.map((f, i) => [...name(f.name), FUNC, ...uleb(i)]))),
-    ...section(10, vec(FNS.map((f) => { const code = [0 /* no locals */, ...f.body, END]; return [...uleb(code.length), ...code]; }))),
+    ...section(10, vec(FNS.map((f) => code(f.body)))),
   ]);
 }
 

@@ -64,6 +64,7 @@ describe('wasm word atomics (domain/wasm-atomics.ts)', () => {
         const { memory, sab, kind, n } = workerData;
         const ax = wordAtomics(memory, sab);
         const go = new Int32Array(sab);
+        Atomics.add(go, 2, 1); // ready
         while (Atomics.load(go, 1) === 0) {}
         if (kind === 'add') for (let i = 0; i < n; i++) ax.add(0, 1);
         else for (let i = 0; i < n; i++) { let c = ax.load(0); for (;;) { const x = ax.cas(0, c, c + 1); if (x === c) break; c = x; } }
@@ -72,7 +73,7 @@ describe('wasm word atomics (domain/wasm-atomics.ts)', () => {
     const workers = ['add', 'cas'].map((kind) => new Worker(body, { eval: true, workerData: { memory, sab, kind, n: N } }));
     const done = workers.map((w) => new Promise((res, rej) => { w.once('message', res); w.once('error', rej); }));
     try {
-      await new Promise((r) => setTimeout(r, 50)); // let both reach their start line
+      await until(() => Atomics.load(i32, 2) === 2, 10_000, 'both workers at their start line'); // so all three overlap
       Atomics.store(i32, 1, 1);
       for (let i = 0; i < N; i++) Atomics.add(i32, 0, 1);
       await withTimeout(Promise.all(done), 20_000, 'workers');
