@@ -111,6 +111,7 @@ export class Rcu {
 
   /** Run `fn` inside a read section. `fn` must be synchronous (use Srcu for sections that await). */
   read<T>(fn: () => T): T {
+    if (typeof fn !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: read(fn): fn must be a function`);
     this.readLock();
     let r: T;
     try {

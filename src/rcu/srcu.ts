@@ -159,6 +159,7 @@ export class Srcu {
 
   /** Run `fn` (sync or async) inside a read section. */
   async read<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (typeof fn !== 'function') throw new QuiesceError('ERR_INVALID_ARG', `${this.what}: read(fn): fn must be a function`);
     const idx = this.readLock();
     const h = ld.on ? (this.held.get(idx)?.at(-1) ?? null) : null;
     // inside() runs fn's synchronous part and sets up its own await now, on this context, so fn's
