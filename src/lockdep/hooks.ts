@@ -19,6 +19,7 @@
  * THIS FILE IS THE CONTRACT. lockdep/ implements it (see lockdep/index.ts); primitives import
  * only from here.
  */
+import { getEnvironmentData } from 'node:worker_threads';
 import { engine } from './engine.js';
 import { installFileSink } from './sink.js';
 
@@ -162,8 +163,16 @@ export const ld = {
   },
 };
 
-// lockdep flips `ld.on`; QUIESCE_LOCKDEP=1 (QUIESCE_LOCKDEP_ACTION=throw|warn|collect) enables it in
-// every thread at load, before any primitive runs.
+/**
+ * Worker environment data (node:worker_threads setEnvironmentData) set by lockdep.enable() and
+ * deleted by disable(): the options of the thread that enabled lockdep, inherited by every worker
+ * it starts afterwards (and by theirs), which enables lockdep at load with them.
+ */
+export const LOCKDEP_INHERIT_KEY = 'quiesce.lockdep.enabled';
+
+// lockdep flips `ld.on`; at load, before any primitive runs, QUIESCE_LOCKDEP=1
+// (QUIESCE_LOCKDEP_ACTION=throw|warn|collect) enables it in every thread, and otherwise an
+// enable() of the thread (or an ancestor) that started this one does.
 engine.bindFlag((on) => {
   ld.on = on;
 });
@@ -172,6 +181,12 @@ if (typeof process !== 'undefined' && process.env.QUIESCE_LOCKDEP === '1') {
   engine.enable({ action: a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn' });
   // `quiesce check` collects every thread's reports through this file (lockdep/sink.ts).
   if (process.env.QUIESCE_LOCKDEP_OUT) installFileSink(process.env.QUIESCE_LOCKDEP_OUT, (cb) => engine.onReport(cb));
+} else {
+  const inherited = getEnvironmentData(LOCKDEP_INHERIT_KEY) as { action?: unknown; stacks?: unknown } | undefined;
+  if (inherited !== undefined && inherited !== null && typeof inherited === 'object') {
+    const a = inherited.action;
+    engine.enable({ action: a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn', stacks: inherited.stacks !== false });
+  }
 }
 
 export type ReportKind =

@@ -10,11 +10,16 @@
  *  - lockdep.release(cls) releases the newest held lock of that class in the current context, else
  *    one held by another context of this thread (a guard may unlock from anywhere); none: 'bad-unlock'.
  *  - assertHeld/assertNotHeld throw ERR_LOCKDEP when the assertion fails (no-ops while disabled).
+ *  - enable()/disable() act on the calling thread now and on every worker it starts afterwards
+ *    (inherited through worker environment data, hooks.ts); workers already running keep their
+ *    own setting (QUIESCE_LOCKDEP=1 enables every thread from its start). Annotations check their
+ *    arguments (ERR_INVALID_ARG) whether or not lockdep is enabled.
  *  - action 'throw' throws ERR_LOCKDEP from acquisitions (circular, recursive, inconsistent-usage)
  *    and waits (invalid-wait); bad unlocks, freed held locks, exits with locks held and primitive-
  *    raised reports are recorded/printed but never thrown.
  */
-import { ld, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
+import { setEnvironmentData } from 'node:worker_threads';
+import { LOCKDEP_INHERIT_KEY, ld, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
 import { engine, type Action } from './engine.js';
 import { graphSnapshot, toDot } from './graph.js';
 import { QuiesceError } from '../errors.js';
@@ -47,6 +52,30 @@ function classOf(lock: LockdepTarget, what: string): LockClass {
   throw new QuiesceError('ERR_INVALID_ARG', `lockdep.${what}: expected a LockClass or an object with a lockdepClass`);
 }
 
+/** The manual annotations' class argument: a LockClass (lockdep.lockClass(), or a primitive's lockdepClass). */
+function classArg(cls: unknown, what: string): LockClass {
+  const c = cls as { name?: unknown; id?: unknown } | null;
+  if (c === null || typeof c !== 'object' || typeof c.name !== 'string' || typeof c.id !== 'number') {
+    throw new QuiesceError('ERR_INVALID_ARG', `lockdep.${what}: expected a LockClass (from lockdep.lockClass(name), or a primitive's lockdepClass)`);
+  }
+  return cls as LockClass;
+}
+
+/** lockdep.acquire's options, checked whether or not lockdep is enabled (bad input is caught at the call). */
+function acquireArgs(o: unknown): { mode: LockMode; try: boolean; wait: 'sync' | 'async' | undefined } {
+  if (o === undefined) return { mode: 'write', try: false, wait: undefined };
+  if (o === null || typeof o !== 'object') throw new QuiesceError('ERR_INVALID_ARG', 'lockdep.acquire: options must be an object');
+  const { mode = 'write', try: t = false, wait } = o as LockdepAcquireOptions;
+  if (mode !== 'write' && mode !== 'read' && mode !== 'recursive-read') {
+    throw new QuiesceError('ERR_INVALID_ARG', `lockdep.acquire: mode must be 'write', 'read' or 'recursive-read', got ${String(mode)}`);
+  }
+  if (typeof t !== 'boolean') throw new QuiesceError('ERR_INVALID_ARG', 'lockdep.acquire: try must be a boolean');
+  if (wait !== undefined && wait !== 'sync' && wait !== 'async') {
+    throw new QuiesceError('ERR_INVALID_ARG', `lockdep.acquire: wait must be 'sync' or 'async', got ${String(wait)}`);
+  }
+  return { mode, try: t, wait };
+}
+
 export const lockdep = {
   enable(options?: LockdepEnableOptions): void {
     const a = options?.action;
@@ -54,9 +83,12 @@ export const lockdep = {
       throw new QuiesceError('ERR_INVALID_ARG', `lockdep.enable: action must be 'throw', 'warn' or 'collect', got ${String(a)}`);
     }
     engine.enable(options ?? {});
+    // Workers this thread starts from now on enable lockdep at load with the same options (hooks.ts).
+    setEnvironmentData(LOCKDEP_INHERIT_KEY, { action: a ?? 'warn', stacks: options?.stacks !== false });
   },
   disable(): void {
     engine.disable();
+    setEnvironmentData(LOCKDEP_INHERIT_KEY, undefined); // deletes it: workers started from now on start disabled
   },
   reset(): void {
     engine.reset();
@@ -87,17 +119,20 @@ export const lockdep = {
     return engine.classFor(name);
   },
   acquire(cls: LockClass, o?: LockdepAcquireOptions): void {
+    const c = classArg(cls, 'acquire');
+    const a = acquireArgs(o);
     if (!ld.on) return;
-    if (o === undefined) engine.acquireManual(cls, 'write', false, undefined);
-    else engine.acquireManual(cls, o.mode === undefined ? 'write' : o.mode, o.try === true, o.wait);
+    engine.acquireManual(c, a.mode, a.try, a.wait);
   },
   release(cls: LockClass): void {
+    const c = classArg(cls, 'release');
     if (!ld.on) return;
-    engine.releaseClass(cls);
+    engine.releaseClass(c);
   },
   sync(cls: LockClass): void {
+    const c = classArg(cls, 'sync');
     if (!ld.on) return;
-    engine.sync(cls, 'none');
+    engine.sync(c, 'none');
   },
   graph(): LockdepGraph {
     return graphSnapshot();
