@@ -73,8 +73,9 @@ import {
 } from './layout.js';
 import { hashString, type Layout } from './registry.js';
 import { Mutex } from '../locks/mutex.js';
-import { RwSem, type ReadGuard } from '../locks/rwsem.js';
+import { RwSem } from '../locks/rwsem.js';
 import type { PercpuReadGuard } from '../locks/percpu-rwsem.js';
+import type { ReadGuard } from '../locks/rw-guards.js';
 import type { Access } from '../locks/revocable.js';
 import { Completion } from '../locks/completion.js';
 import { PercpuRwSem } from '../locks/percpu-rwsem.js';
@@ -580,7 +581,7 @@ export class Domain {
 }
 
 /** What domain.adopt(token) returns: the read side of the object the token came from. */
-export type AdoptedReadSide = ReadGuard | PercpuReadGuard | Access;
+export type AdoptedReadSide = ReadGuard | Access;
 
 /** Validate `options.class` and default it to the object's name. */
 export function lockClassOption(options: LockOptions | undefined, name: string): string {

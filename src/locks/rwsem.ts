@@ -28,11 +28,11 @@
  * that raced with their decision is never lost. Wake-all on every release that can unblock
  * somebody: an async waiter's wake-up can never be swallowed by a blocked thread or an aborted waiter.
  *
- * Handoff (seed 003 "exit reader" / "re-enter reader"): ReadGuard.handoff() leaves the count alone —
+ * Handoff (seed 003 "exit reader" / "re-enter reader"): RwSemReadGuard.handoff() leaves the count alone —
  * the read side stays held, writers keep waiting — claims a handoff-table word (locks/handoff.ts)
  * and only then detaches the guard (and the lockdep hold): a claim that fails (table full,
  * ERR_OUT_OF_SHARED_MEMORY) leaves the guard held. adoptHandoff(token) redeems the word exactly once
- * and returns a new ReadGuard owned by the adopting context, on any thread.
+ * and returns a new RwSemReadGuard owned by the adopting context, on any thread.
  *
  * Self-deadlocks that are certain throw ERR_DEADLOCK instead of blocking: writeSync while this thread
  * holds it (read or write, in any of its contexts); readSync while this thread holds it for write,
@@ -123,7 +123,7 @@ const SLICE_MS = 200;
 
 type Mode = 'read' | 'write';
 
-export class ReadGuard extends Guard {
+export class RwSemReadGuard extends Guard {
   /** @internal */
   constructor(
     private readonly sem: RwSem,
@@ -150,7 +150,7 @@ export class ReadGuard extends Guard {
   }
 }
 
-export class WriteGuard extends Guard {
+export class RwSemWriteGuard extends Guard {
   /** @internal */
   constructor(
     private readonly sem: RwSem,
@@ -168,7 +168,7 @@ export class WriteGuard extends Guard {
     this.end('unlock()');
   }
   /** Turn the write hold into a read hold atomically (downgrade_write): no writer can get in between. */
-  downgrade(): ReadGuard {
+  downgrade(): RwSemReadGuard {
     this.endHold('downgrade()', 'moved');
     return this.sem.downgradeWrite(this);
   }
@@ -328,7 +328,7 @@ export class RwSem {
   }
 
   /** @internal */
-  upRead(g: ReadGuard): void {
+  upRead(g: RwSemReadGuard): void {
     const v = Atomics.load(this.i32, this.countW);
     if ((v & READER_MASK) === 0) throw notOwnerError(this.what, 'unlock() of a read side that is not held');
     if (ld.on) ld.release(g.ldHeld);
@@ -338,7 +338,7 @@ export class RwSem {
   }
 
   /** @internal */
-  upWrite(g: WriteGuard): void {
+  upWrite(g: RwSemWriteGuard): void {
     const v = Atomics.load(this.i32, this.countW);
     if ((v & WRITER_LOCKED) === 0 || Atomics.load(this.i32, this.ownerW) !== this.me + 1) {
       throw notOwnerError(this.what, 'unlock() of a write side this thread does not hold');
@@ -350,56 +350,56 @@ export class RwSem {
   }
 
   /** @internal */
-  downgradeWrite(g: WriteGuard): ReadGuard {
+  downgradeWrite(g: RwSemWriteGuard): RwSemReadGuard {
     if (ld.on) ld.release(g.ldHeld);
     Atomics.store(this.i32, this.ownerW, 0);
     Atomics.add(this.i32, this.countW, 1 - WRITER_LOCKED); // one atomic step: writer -> reader
     Atomics.notify(this.i32, this.countW);
     this.reads(1);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
-    return new ReadGuard(this, h);
+    return new RwSemReadGuard(this, h);
   }
 
-  /** @internal ReadGuard.handoff(): the read side leaves this context (the count is untouched). */
-  exitReader(g: ReadGuard, slot: number): HandoffToken {
+  /** @internal RwSemReadGuard.handoff(): the read side leaves this context (the count is untouched). */
+  exitReader(g: RwSemReadGuard, slot: number): HandoffToken {
     const token = makeHandoffToken(this.core, 'RwSem', this.name, this.cls, g.ldHeld, slot);
     g.ldHeld = null;
     this.reads(-1);
     return token;
   }
 
-  /** Take over a read side handed off by ReadGuard.handoff() (usually via domain.adopt(token)). */
-  adoptHandoff(token: HandoffToken): ReadGuard {
+  /** Take over a read side handed off by RwSemReadGuard.handoff() (usually via domain.adopt(token)). */
+  adoptHandoff(token: HandoffToken): RwSemReadGuard {
     this.core.checkAttached(this.what);
     takeHandoffToken(this.core, token, 'RwSem', this.name, this.what);
     this.reads(1);
     const h = ld.on && token.lockdep ? ld.adopt(token.lockdep, this) : null;
-    return new ReadGuard(this, h);
+    return new RwSemReadGuard(this, h);
   }
 
   // ---- public API ---------------------------------------------------------------------------------
 
-  tryRead(): ReadGuard | null {
+  tryRead(): RwSemReadGuard | null {
     this.core.checkAttached(this.what);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'read', this.ldTry) : null;
     if (!this.tryDownRead()) {
       ld.abandon(h);
       return null;
     }
-    return new ReadGuard(this, h);
+    return new RwSemReadGuard(this, h);
   }
 
-  tryWrite(): WriteGuard | null {
+  tryWrite(): RwSemWriteGuard | null {
     this.core.checkAttached(this.what);
     const h = ld.on ? ld.acquire(this.lockdepClass, 'write', this.ldTry) : null;
     if (!this.tryDownWrite(0)) {
       ld.abandon(h);
       return null;
     }
-    return new WriteGuard(this, h);
+    return new RwSemWriteGuard(this, h);
   }
 
-  async read(o?: WaitOptions): Promise<ReadGuard> {
+  async read(o?: WaitOptions): Promise<RwSemReadGuard> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'read()', signal);
@@ -411,10 +411,10 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    return new ReadGuard(this, h);
+    return new RwSemReadGuard(this, h);
   }
 
-  async write(o?: WaitOptions): Promise<WriteGuard> {
+  async write(o?: WaitOptions): Promise<RwSemWriteGuard> {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'write()', signal);
@@ -426,7 +426,7 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    return new WriteGuard(this, h);
+    return new RwSemWriteGuard(this, h);
   }
 
   /**
@@ -483,7 +483,7 @@ export class RwSem {
     }
   }
 
-  readSync(o?: WaitOptions): ReadGuard {
+  readSync(o?: WaitOptions): RwSemReadGuard {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'readSync()', signal);
@@ -496,10 +496,10 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    return new ReadGuard(this, h);
+    return new RwSemReadGuard(this, h);
   }
 
-  writeSync(o?: WaitOptions): WriteGuard {
+  writeSync(o?: WaitOptions): RwSemWriteGuard {
     const { signal, timeoutMs } = checkWaitOptions(o);
     this.core.checkAttached(this.what);
     if (signal?.aborted) throw abortedError(this.what, 'writeSync()', signal);
@@ -512,6 +512,6 @@ export class RwSem {
       ld.abandon(h);
       throw e;
     }
-    return new WriteGuard(this, h);
+    return new RwSemWriteGuard(this, h);
   }
 }

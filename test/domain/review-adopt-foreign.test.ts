@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { Domain } from '../../src/index.js';
 import { H_REGISTRY_COUNT } from '../../src/domain/layout.js';
 import { code } from '../helpers.js';
-import type { ReadGuard } from '../../src/locks/rwsem.js';
+import type { ReadGuard } from '../../src/index.js';
 
 describe('adopt a token from another domain', () => {
   it('throws ERR_NOT_OWNER and creates nothing; a corrupt token is ERR_BAD_HANDLE', () => {
