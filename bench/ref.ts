@@ -10,18 +10,16 @@
  *    calls are mostly V8 compiling the fold loop, see WARMUPS);
  *  - (floor, no target) what any killAll of 10,000 refs must at least do besides its grace period:
  *    mark each ref (a plain store, as the kernel does under its global percpu_ref_switch_lock) and
- *    fold its count with one atomic read-modify-write (the kernel's atomic_long_add; other threads
+ *    fold its count with one Atomics read-modify-write (the kernel's atomic_long_add; other threads
  *    update the count atomically meanwhile, and the add that reaches zero releases), here on 10,000
  *    bare cache-line headers with no ref logic at all, against the same synchronize(). killAll
- *    waits for a grace period AND does this work, so its ratio is at least 1 + this ratio. The
- *    atomic operations here are the word atomics killAll uses (domain/wasm-atomics.ts);
- *  - (model, no target) killAll's own seven atomic operations per ref on the same bare headers,
- *    with no ref logic: the share of killAll's work that is atomic operations;
+ *    waits for a grace period AND does this work, so its ratio is at least 1 + this ratio;
+ *  - (model, no target) killAll's own seven Atomics calls per ref on the same bare headers, with no
+ *    ref logic: the share of killAll's work that is Atomics calls (V8 11 calls a builtin for each);
  *  - shared bytes per ref per thread: target at most 8.
  */
 import { Domain, PercpuRef } from '../src/index.js';
 import { CACHE_LINE_WORDS, PR_PERCPU_BYTES } from '../src/domain/layout.js';
-import { newSharedMemory, wordAtomics, type WordAtomics } from '../src/domain/wasm-atomics.js';
 import { consume, measurePair, row, type Row } from './harness.js';
 
 const INDEX_URL = new URL('../src/index.js', import.meta.url).href;
@@ -147,15 +145,11 @@ export async function benchRef(): Promise<Row[]> {
   // the async body here would run unoptimised (kill-all.ts markAll), which once made this "floor"
   // 4-6x slower than the loop itself and flattered killAll's gap.
   const N = 10_000;
-  // On a memory like a domain's, with the word atomics killAll itself uses (domain/wasm-atomics.ts:
-  // one wasm instruction each; the Atomics calls where there is no WebAssembly).
-  const mem = newSharedMemory(N * CACHE_LINE_WORDS * 4);
-  const heads = new Int32Array(mem.sab);
-  const ax = wordAtomics(mem.memory, mem.sab);
+  const heads = new Int32Array(new SharedArrayBuffer(N * CACHE_LINE_WORDS * 4));
   const FLOOR_WARMUPS = 20;
   for (let k = 0; k < FLOOR_WARMUPS; k++) {
     floorArm(heads);
-    consume(floorPass(heads, ax, N));
+    consume(floorPass(heads, N));
   }
   const floorGps: number[] = [];
   const floors: number[] = [];
@@ -165,7 +159,7 @@ export async function benchRef(): Promise<Row[]> {
     await d.rcu.synchronize();
     floorGps.push(performance.now() - t0);
     t0 = performance.now();
-    consume(floorPass(heads, ax, N));
+    consume(floorPass(heads, N));
     floors.push(performance.now() - t0);
   }
   // The model: killAll's seven Atomics calls per ref (kill-all.ts steps 1 and 3: the mark's CAS and
@@ -175,13 +169,13 @@ export async function benchRef(): Promise<Row[]> {
   for (let k = 0; k < FLOOR_WARMUPS + ROUNDS; k++) {
     modelArm(heads);
     const t0 = performance.now();
-    consume(modelPass(heads, ax, N));
+    consume(modelPass(heads, N));
     if (k >= FLOOR_WARMUPS) models.push(performance.now() - t0);
   }
   await w.terminate(); // idle but attached until here: both the figure's and the baseline's grace periods include it
   rows.push(row('ref', `killAll(10,000)+drain (<= ${maxUsed} grace period${maxUsed === 1 ? '' : 's'})`, med(kills), 'one rcu.synchronize()', med(gps), 'ms', { kind: 'within', x: 3 }));
-  rows.push(row('ref', '(floor) mark + 1 atomic RMW on each of 10,000 headers, no GP', med(floors), 'one rcu.synchronize()', med(floorGps), 'ms', { kind: 'info', x: 0 }, 'killAll must wait for a GP and do at least this'));
-  rows.push(row('ref', "(model) killAll's 7 atomic operations on each of 10,000 headers, no GP", med(models), 'one rcu.synchronize()', med(gps), 'ms', { kind: 'info', x: 0 }, 'the part of killAll that is atomic operations'));
+  rows.push(row('ref', '(floor) mark + 1 Atomics RMW on each of 10,000 headers, no GP', med(floors), 'one rcu.synchronize()', med(floorGps), 'ms', { kind: 'info', x: 0 }, 'killAll must wait for a GP and do at least this'));
+  rows.push(row('ref', "(model) killAll's 7 Atomics calls on each of 10,000 headers, no GP", med(models), 'one rcu.synchronize()', med(gps), 'ms', { kind: 'info', x: 0 }, 'the part of killAll that is Atomics calls'));
 
   // 4. memory
   rows.push(row('ref', 'shared bytes per ref per thread', PR_PERCPU_BYTES, 'one padded cache line', 64, 'bytes', { kind: 'max', x: 8 }));
@@ -197,12 +191,12 @@ function floorArm(heads: Int32Array): void {
   }
 }
 
-/** The floor's pass: mark each header (plain store) and fold its count with one atomic RMW. */
-function floorPass(heads: Int32Array, ax: WordAtomics, n: number): number {
+/** The floor's pass: mark each header (plain store) and fold its count with one Atomics RMW. */
+function floorPass(heads: Int32Array, n: number): number {
   let zero = 0;
   for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
     heads[h] = 1; // MARK
-    if (ax.add(h + 1, -1) === 1) zero++; // FOLD: the add that reaches zero releases
+    if (Atomics.add(heads, h + 1, -1) === 1) zero++; // FOLD: the add that reaches zero releases
   }
   return zero;
 }
@@ -219,23 +213,23 @@ function modelArm(heads: Int32Array): void {
 }
 
 /** The model's pass: per header, killAll's mark (2 Atomics calls) and its fold's common case (5). */
-function modelPass(heads: Int32Array, ax: WordAtomics, n: number): number {
+function modelPass(heads: Int32Array, n: number): number {
   const MARK = 7;
   const ME = 3;
   let released = 0;
   for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
-    if (ax.cas(h, 0, MARK) !== 0) continue; // MODE CAS
-    ax.store(h + 1, ME); // owner
+    if (Atomics.compareExchange(heads, h, 0, MARK) !== 0) continue; // MODE CAS
+    Atomics.store(heads, h + 1, ME); // owner
   }
   for (let i = 0, h = 0; i < n; i++, h += CACHE_LINE_WORDS) {
     if (heads[h] !== MARK) continue; // plain filter
-    if (ax.cas(h + 1, ME, ME | 0x100) !== ME) continue; // claim
+    if (Atomics.compareExchange(heads, h + 1, ME, ME | 0x100) !== ME) continue; // claim
     const c = heads[h + 2]!;
-    if (ax.cas(h + 2, c, 0) !== c) continue; // fold + drop: COUNT CAS
+    if (Atomics.compareExchange(heads, h + 2, c, 0) !== c) continue; // fold + drop: COUNT CAS
     heads[h + 1] = 0;
-    if (ax.cas(h, MARK, 5) !== MARK) continue; // end of switch: MODE CAS
-    ax.add(h + 3, 1); // RELEASES
-    if (ax.load(h + 4) !== 0) released--; // WAITERS (none here)
+    if (Atomics.compareExchange(heads, h, MARK, 5) !== MARK) continue; // end of switch: MODE CAS
+    Atomics.add(heads, h + 3, 1); // RELEASES
+    if (Atomics.load(heads, h + 4) !== 0) released--; // WAITERS (none here)
     released++;
   }
   return released;

@@ -9,7 +9,6 @@ import { Allocator } from './alloc.js';
 import { H_NAME_LEN, H_NAME_OFF, type Geometry, type Kind } from './layout.js';
 import { Registry } from './registry.js';
 import { Threads } from './threads.js';
-import { wordAtomics, type WordAtomics } from './wasm-atomics.js';
 
 export type DeathHandler = (core: DomainCore, deadSlot: number, name: string, obj: number, pcpu: number) => void;
 const deathHandlers = new Map<Kind, DeathHandler>();
@@ -34,12 +33,9 @@ export class DomainCore {
    */
   rcuCall: ((fn: () => void) => void) | null = null;
   private cachedName: string | undefined;
-  private cachedAx: WordAtomics | undefined;
 
   constructor(
     readonly sab: SharedArrayBuffer,
-    /** The shared WebAssembly.Memory whose buffer `sab` is (wasm-atomics.ts; opaque here), or null without WebAssembly. */
-    readonly memory: object | null,
     readonly g: Geometry,
   ) {
     this.i32 = new Int32Array(sab);
@@ -52,14 +48,6 @@ export class DomainCore {
 
   get name(): string {
     return (this.cachedName ??= this.alloc.readString(this.i32[H_NAME_OFF]!, this.i32[H_NAME_LEN]!));
-  }
-
-  /**
-   * Word atomics as wasm instructions on this domain's memory (wasm-atomics.ts): for loops that
-   * do several atomic operations per item. Instantiated on first use.
-   */
-  get ax(): WordAtomics {
-    return (this.cachedAx ??= wordAtomics(this.memory, this.sab));
   }
 
   get attached(): boolean {

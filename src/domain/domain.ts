@@ -84,19 +84,12 @@ import { PRW_HEADER_BYTES, PRW_PERCPU_BYTES, REV_HEADER_BYTES, REV_PERCPU_BYTES 
 import { isHandoffToken, type HandoffToken } from '../locks/handoff.js';
 import { COMPLETION_HEADER_BYTES, MUTEX_HEADER_BYTES, RWSEM_HEADER_BYTES, RWSEM_PERCPU_BYTES } from './layout.js';
 import { registerAttached, unregisterAttached, type AttachedSlot } from './thread.js';
-import { newSharedMemory, sharedBufferOf } from './wasm-atomics.js';
 
 /** Structured-cloneable: pass it through postMessage or workerData, then Domain.attach(handle). */
 export interface DomainHandle {
   readonly kind: 'quiesce.domain';
   readonly version: number;
-  /** The domain's shared memory. */
   readonly sab: SharedArrayBuffer;
-  /**
-   * The shared WebAssembly.Memory whose buffer `sab` is (quiesce runs wasm atomics on it), or null
-   * if the domain was made without WebAssembly (`node --jitless`).
-   */
-  readonly memory: object | null;
 }
 
 export interface DomainOptions {
@@ -208,14 +201,6 @@ function checkHandle(h: unknown): DomainHandle {
   if (x.sab.byteLength < 4096 || x.sab.byteLength % 4 !== 0) throw notDomain();
   const i32 = new Int32Array(x.sab);
   if (Atomics.load(i32, H_MAGIC) !== MAGIC || i32[H_VERSION] !== LAYOUT_VERSION) throw notDomain();
-  // The memory must be the one whose buffer sab is (after a postMessage they are two objects over
-  // one block): same size and the same random domain key.
-  if (x.memory !== null) {
-    const mem = sharedBufferOf(x.memory);
-    if (mem === null || mem.byteLength !== x.sab.byteLength || domainKey(new Int32Array(mem)) !== domainKey(i32)) {
-      throw bad("the handle's memory is not the shared WebAssembly.Memory of its buffer (corrupt handle?)");
-    }
-  }
   return x as DomainHandle;
 }
 
@@ -228,7 +213,7 @@ export class Domain {
 
   private constructor(core: DomainCore) {
     this.core = core;
-    this.handle = Object.freeze({ kind: 'quiesce.domain', version: LAYOUT_VERSION, sab: core.sab, memory: core.memory });
+    this.handle = Object.freeze({ kind: 'quiesce.domain', version: LAYOUT_VERSION, sab: core.sab });
   }
 
   /** Create a domain and register the calling thread in it. */
@@ -249,12 +234,9 @@ export class Domain {
     if (g.percpuStride < 256) {
       throw new QuiesceError('ERR_OUT_OF_SHARED_MEMORY', `Domain '${name}': ${bytes} bytes leave too little per-thread memory for ${maxThreads} threads`);
     }
-    // The buffer of a shared WebAssembly.Memory (whole 64 KiB pages, so possibly larger than
-    // `bytes`; the geometry uses `bytes`): it is a SharedArrayBuffer like any other, and
-    // wasm-atomics.ts can run atomic instructions on it.
-    const { memory, sab } = newSharedMemory(bytes);
+    const sab = new SharedArrayBuffer(bytes);
     const i32 = new Int32Array(sab);
-    const core = new DomainCore(sab, memory, g);
+    const core = new DomainCore(sab, g);
     writeGeometry(i32, g); // the buffer is not shared yet: nobody can see it half-written
     const s = core.alloc.stringAlloc(name);
     i32[H_NAME_OFF] = s.off;
@@ -285,7 +267,7 @@ export class Domain {
     // With an explicit handle of the domain that spawned this worker, the reservation is still
     // this worker's (a second slot would leave it STARTING until exit); of another domain, unused.
     if (reserved && domainKey(new Int32Array(reserved.handle.sab)) !== key) reserved = undefined;
-    const core = new DomainCore(h.sab, h.memory, readGeometry(new Int32Array(h.sab)));
+    const core = new DomainCore(h.sab, readGeometry(new Int32Array(h.sab)));
     const d = new Domain(core);
     let got: { slot: number; gen: number } | null = null;
     if (reserved) {

@@ -1,10 +1,8 @@
 /*
  * The shared-memory layout of a Domain: the ONLY place that knows where anything lives.
  *
- * One SharedArrayBuffer, viewed as an Int32Array `i32`: the buffer of a shared WebAssembly.Memory
- * (so that wasm-atomics.ts can run atomic instructions on it), in whole 64 KiB pages, so it may
- * be up to 65532 bytes longer than `bytes`; nothing lives past `bytes`. Every offset below is in
- * 32-bit words unless its name ends in _BYTES. Regions, in order:
+ * One SharedArrayBuffer, viewed as an Int32Array `i32`. Every offset below is in 32-bit words
+ * unless its name ends in _BYTES. Regions, in order:
  *
  *   +-----------------------------+  0
  *   | header (H_*)                |  HEADER_WORDS words: magic, sizes, allocator tops, RCU state
@@ -34,7 +32,7 @@
  */
 
 export const MAGIC = 0x51534345; // 'QSCE'
-export const LAYOUT_VERSION = 7; // 4: T_PARENT; 5: SRCU_IDX holds gp+1 of the last flip (rcu/srcu.ts); 6: PR_SW_ORIGIN; 7: the buffer is a shared WebAssembly.Memory's, in the handle (wasm-atomics.ts)
+export const LAYOUT_VERSION = 6; // 4: T_PARENT; 5: SRCU_IDX holds gp+1 of the last flip (rcu/srcu.ts); 6: PR_SW_ORIGIN
 
 export const CACHE_LINE_BYTES = 64;
 export const CACHE_LINE_WORDS = CACHE_LINE_BYTES / 4;

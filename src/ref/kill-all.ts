@@ -26,10 +26,7 @@
  *      Otherwise Atomics.add(COUNT, delta - BIAS), the MODE CAS, a checked decrement of COUNT (a
  *      CAS: an excess put may have taken the initial reference since the fold), bump().
  *      Common case per ref: 2 RMWs in step 1 (MODE CAS, SWITCHER store), 4 in step 3 (SWITCHER
- *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify. Steps 1 and 3 make them, and the
- *      WAITERS load, through the domain's wasm word atomics (core.ax, domain/wasm-atomics.ts):
- *      the same SeqCst operations as the Atomics calls named below, one instruction each instead
- *      of a builtin call (measured: a 10,000-ref teardown went from 2.6-3 ms to about 1.2 ms).
+ *      CAS, COUNT CAS, MODE CAS, RELEASES add) and no notify.
  *   4. drain: one pass over the refs; only those not yet released are waited for, one at a time,
  *      under the one shared deadline (normally none: nobody else holds a reference). A ref step 3
  *      found taken over (lost) then has its hand-back taken (percpu-ref.ts takeHandBack(), keyed
@@ -91,7 +88,6 @@ import {
   PR_RELEASES,
   PR_SWITCHER,
   PR_SW_BUSY,
-  PR_WAITERS,
   T_GEN,
   percpuWord,
   slotWord,
@@ -150,7 +146,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: 
     unfolded.delete(kb.id);
     return undefined;
   }
-  const { i32, g, ax } = batch[0]!.core;
+  const { i32, g } = batch[0]!.core;
   const hi = highestClaimedSlot(batch[0]!);
   const me = batch[0]!.core.slot + 1; // SWITCHER of every ref this batch marked
   const bases: number[] = [];
@@ -170,7 +166,7 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: 
     }
     // Claim the fold and the end: ONE CAS from our mark's token. It fails if another thread took
     // the switch over while this one was blocked (percpu-ref.ts header): that thread ends it.
-    if (ax.cas(h + PR_SWITCHER, me, me | PR_SW_BUSY) !== me) {
+    if (Atomics.compareExchange(i32, h + PR_SWITCHER, me, me | PR_SW_BUSY) !== me) {
       pending.push(r);
       lost.add(r); // its imbalance, if any, is handed back to our mark: taken after its drain
       continue;
@@ -183,43 +179,43 @@ function foldAll(batch: PercpuRef[], kb: KillBatch, pending: PercpuRef[], lost: 
     // FOLDED, BIASED, SWITCHER: plain stores, published by the MODE CAS below (see the header)
     i32[h + PR_FOLDED] = sum;
     const c = i32[h + PR_COUNT]!; // a guess (plain load), checked by the CAS
-    if (((c + delta - PR_BIAS) | 0) === 1 && ax.cas(h + PR_COUNT, c, 0) === c) {
+    if (((c + delta - PR_BIAS) | 0) === 1 && Atomics.compareExchange(i32, h + PR_COUNT, c, 0) === c) {
       // No other holder: fold and drop the initial reference in ONE RMW (count 0, SWITCHING still set)
       i32[h + PR_BIASED] = 0;
       i32[h + PR_SWITCHER] = 0;
-      if (ax.cas(h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
-        ax.add(h + PR_COUNT, 1); // give back the reference batchFold's advance() drops
-        ax.store(h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
+      if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+        Atomics.add(i32, h + PR_COUNT, 1); // give back the reference batchFold's advance() drops
+        Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
         first ??= r.batchFold(hi, lost);
         pending.push(r);
         continue;
       }
-      ax.add(h + PR_RELEASES, 1); // released (percpu-ref.ts released())
-      if (ax.load(h + PR_WAITERS) !== 0) r.bump(); // bump()'s own first test, as one instruction
+      Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+      r.bump();
       continue;
     }
-    const old = ax.add(h + PR_COUNT, (delta - PR_BIAS) | 0);
+    const old = Atomics.add(i32, h + PR_COUNT, (delta - PR_BIAS) | 0);
     i32[h + PR_BIASED] = 0;
     const total = ((old + delta - PR_BIAS) | 0) - 1; // minus the initial reference (the switch's)
     if (total < 0) first ??= r.batchImbalance(total); // COUNT is raised back to our 1
     i32[h + PR_SWITCHER] = 0;
     // end the switch; a mode change racing with it (resurrect, exit, FORCE) goes the general way
-    if (ax.cas(h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
-      ax.store(h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
+    if (Atomics.compareExchange(i32, h + PR_MODE, ASD, PR_M_ATOMIC | PR_M_DEAD) !== ASD) {
+      Atomics.store(i32, h + PR_SWITCHER, me); // still ours: batchFold's advance() checks it
       first ??= r.batchFold(hi, lost); // BIASED is 0: no second fold; it drops the initial reference
       pending.push(r);
       continue;
     }
     // drop the initial reference, checked: an excess put on another thread may have taken it since
     // the fold (a checked put only keeps COUNT >= 0): then it released the ref, and we drop nothing
-    let c1 = ax.load(h + PR_COUNT);
+    let c1 = Atomics.load(i32, h + PR_COUNT);
     while (c1 > 0) {
-      const x = ax.cas(h + PR_COUNT, c1, c1 - 1);
+      const x = Atomics.compareExchange(i32, h + PR_COUNT, c1, c1 - 1);
       if (x === c1) break;
       c1 = x;
     }
     if (c1 === 1) {
-      ax.add(h + PR_RELEASES, 1); // released (percpu-ref.ts released())
+      Atomics.add(i32, h + PR_RELEASES, 1); // released (percpu-ref.ts released())
     } else if (c1 <= 0) {
       first ??= r.switchRefTaken();
     } else {
@@ -240,10 +236,9 @@ type Failed = { ref: PercpuRef; reason: unknown };
  * half as long here).
  */
 function markAll(refs: readonly PercpuRef[], kb: KillBatch, batch: PercpuRef[], failed: Failed[]): void {
-  const ax = refs[0]!.core.ax;
   for (let i = 0; i < refs.length; i++) {
     const r = refs[i]!;
-    if (r.batchMarkDead(kb, ax)) batch.push(r);
+    if (r.batchMarkDead(kb)) batch.push(r);
     else {
       try {
         r.batchKillSlow(OP);

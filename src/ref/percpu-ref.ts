@@ -171,7 +171,6 @@
  */
 import { QuiesceError, describe } from '../errors.js';
 import type { DomainCore } from '../domain/core.js';
-import type { WordAtomics } from '../domain/wasm-atomics.js';
 import { onThreadDeath } from '../domain/core.js';
 import {
   Kind,
@@ -1483,9 +1482,9 @@ export class PercpuRef {
    * batchFold() drops it at the end of the switch. False if the ref is not in plain percpu mode
    * (the caller kills it the ordinary way).
    */
-  batchMarkDead(kb: KillBatch, ax: WordAtomics): boolean {
-    if (ax.cas(this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
-    ax.store(this.h + PR_SWITCHER, this.core.slot + 1);
+  batchMarkDead(kb: KillBatch): boolean {
+    if (Atomics.compareExchange(this.i32, this.mode, 0, PR_M_ATOMIC | PR_M_SWITCHING | PR_M_DEAD) !== 0) return false;
+    Atomics.store(this.i32, this.h + PR_SWITCHER, this.core.slot + 1);
     this.batch = this.markedBy = kb.id;
     return true;
   }

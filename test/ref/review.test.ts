@@ -35,13 +35,13 @@ describe('PercpuRef (review round 2)', () => {
       await until(() => Atomics.load(ctl, 0) === 1, 10_000, 'worker ready');
       // Force the interleaving: killAll has validated every ref (all live) and marked 'a'; the
       // worker kills 'victim' just before killAll marks it.
-      const victim = refs[1]! as unknown as { batchMarkDead(kb: unknown, ax: unknown): boolean };
+      const victim = refs[1]! as unknown as { batchMarkDead(kb: unknown): boolean };
       const orig = victim.batchMarkDead.bind(victim);
-      victim.batchMarkDead = (kb, ax) => {
+      victim.batchMarkDead = (kb) => {
         Atomics.store(ctl, 1, 1);
         Atomics.notify(ctl, 1);
         waitFlag(ctl, 2, 10_000);
-        return orig(kb, ax);
+        return orig(kb);
       };
       let res = 'ok';
       try {
