@@ -32,10 +32,10 @@ export interface WriteGuard {
   [Symbol.dispose](): void;
 }
 
-export const ReadGuard: { [Symbol.hasInstance](x: unknown): boolean } = {
-  [Symbol.hasInstance]: (x: unknown): boolean => x instanceof RwSemReadGuard || x instanceof PercpuReadGuard,
+export const ReadGuard: { [Symbol.hasInstance](x: unknown): x is ReadGuard } = {
+  [Symbol.hasInstance]: (x: unknown): x is ReadGuard => x instanceof RwSemReadGuard || x instanceof PercpuReadGuard,
 };
 
-export const WriteGuard: { [Symbol.hasInstance](x: unknown): boolean } = {
-  [Symbol.hasInstance]: (x: unknown): boolean => x instanceof RwSemWriteGuard || x instanceof PercpuWriteGuard,
+export const WriteGuard: { [Symbol.hasInstance](x: unknown): x is WriteGuard } = {
+  [Symbol.hasInstance]: (x: unknown): x is WriteGuard => x instanceof RwSemWriteGuard || x instanceof PercpuWriteGuard,
 };

@@ -15,7 +15,7 @@ async function exercise(sem: RwSem | PercpuRwSem, d: Domain): Promise<void> {
   const adopted: ReadGuard | Access = d.adopt(r.handoff().token);
   assert.ok(adopted instanceof ReadGuard, 'adopt() of a read side is a ReadGuard');
   assert.equal(r.held, false);
-  (adopted as ReadGuard).unlock();
+  if (adopted instanceof ReadGuard) adopted.unlock(); // instanceof narrows ReadGuard | Access
   const w: WriteGuard = await sem.write();
   assert.ok(w instanceof WriteGuard && !(w instanceof ReadGuard));
   const down: ReadGuard = w.downgrade();
