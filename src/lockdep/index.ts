@@ -1,7 +1,8 @@
 /*
  * The public lockdep API (SPEC §6). A thin layer over engine.ts: everything here is the manual
  * annotation API (for locks quiesce does not own) plus enable/disable, reports and the graph.
- * Primitives use hooks.ts instead. Disabled, every annotation costs one branch on `ld.on`.
+ * Primitives use hooks.ts instead. Disabled, an annotation costs its argument check and one branch
+ * on `ld.on`.
  *
  * Choices where SPEC is silent:
  *  - lockdep.acquire() is held by the CURRENT context (the thread's synchronous code, or the async
@@ -18,8 +19,7 @@
  *    and waits (invalid-wait); bad unlocks, freed held locks, exits with locks held and primitive-
  *    raised reports are recorded/printed but never thrown.
  */
-import { setEnvironmentData } from 'node:worker_threads';
-import { LOCKDEP_INHERIT_KEY, ld, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
+import { ld, passOnEnabled, stopPassingOn, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
 import { engine, type Action } from './engine.js';
 import { graphSnapshot, toDot } from './graph.js';
 import { QuiesceError } from '../errors.js';
@@ -84,11 +84,11 @@ export const lockdep = {
     }
     engine.enable(options ?? {});
     // Workers this thread starts from now on enable lockdep at load with the same options (hooks.ts).
-    setEnvironmentData(LOCKDEP_INHERIT_KEY, { action: a ?? 'warn', stacks: options?.stacks !== false });
+    passOnEnabled({ action: a ?? 'warn', stacks: options?.stacks !== false });
   },
   disable(): void {
     engine.disable();
-    setEnvironmentData(LOCKDEP_INHERIT_KEY, undefined); // deletes it: workers started from now on start disabled
+    stopPassingOn(); // workers started from now on start disabled
   },
   reset(): void {
     engine.reset();
