@@ -13,8 +13,8 @@
  *  - assertHeld/assertNotHeld throw ERR_LOCKDEP when the assertion fails (no-ops while disabled).
  *  - enable()/disable() act on the calling thread now and on every worker it starts afterwards
  *    (inherited through worker environment data, hooks.ts); workers already running keep their
- *    own setting (QUIESCE_LOCKDEP=1 enables every thread from its start). Annotations check their
- *    arguments (ERR_INVALID_ARG) whether or not lockdep is enabled.
+ *    own setting (QUIESCE_LOCKDEP=1 enables every thread from its start). Annotations and
+ *    assertions check their arguments (ERR_INVALID_ARG) whether or not lockdep is enabled.
  *  - action 'throw' throws ERR_LOCKDEP from acquisitions (circular, recursive, inconsistent-usage)
  *    and waits (invalid-wait); bad unlocks, freed held locks, exits with locks held and primitive-
  *    raised reports are recorded/printed but never thrown.
@@ -103,15 +103,18 @@ export const lockdep = {
     return engine.onReport(cb);
   },
   assertHeld(lock: LockdepTarget, mode?: 'read' | 'write'): void {
-    if (!ld.on) return;
     const cls = classOf(lock, 'assertHeld');
+    if (mode !== undefined && mode !== 'read' && mode !== 'write') {
+      throw new QuiesceError('ERR_INVALID_ARG', `lockdep.assertHeld: mode must be 'read' or 'write', got ${String(mode)}`);
+    }
+    if (!ld.on) return;
     if (!engine.isHeld(cls, mode)) {
       throw new QuiesceError('ERR_LOCKDEP', `lockdep: lock class '${cls.name}' is not held${mode ? ` for ${mode}` : ''} by the current context`);
     }
   },
   assertNotHeld(lock: LockdepTarget): void {
-    if (!ld.on) return;
     const cls = classOf(lock, 'assertNotHeld');
+    if (!ld.on) return;
     if (engine.isHeld(cls)) throw new QuiesceError('ERR_LOCKDEP', `lockdep: lock class '${cls.name}' is held by the current context`);
   },
   lockClass(name: string): LockClass {

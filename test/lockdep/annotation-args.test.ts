@@ -1,10 +1,10 @@
-/* The manual annotations check their arguments at the call, whether or not lockdep is enabled. */
+/* The manual annotations and assertions check their arguments at the call, whether or not lockdep is enabled. */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { lockdep } from '../../src/lockdep/index.js';
 import { code } from '../helpers.js';
 
-describe('lockdep.acquire / release / sync argument checks', () => {
+describe('lockdep.acquire / release / sync / assertHeld / assertNotHeld argument checks', () => {
   afterEach(() => {
     lockdep.disable();
     lockdep.reset();
@@ -22,6 +22,9 @@ describe('lockdep.acquire / release / sync argument checks', () => {
       for (const o of [{ mode: 'zzz' }, { wait: 'later' }, { try: 1 }, 7]) {
         assert.throws(() => lockdep.acquire(A, o as never), code('ERR_INVALID_ARG'), JSON.stringify(o));
       }
+      assert.throws(() => lockdep.assertHeld({} as never), code('ERR_INVALID_ARG'));
+      assert.throws(() => lockdep.assertNotHeld(null as never), code('ERR_INVALID_ARG'));
+      assert.throws(() => lockdep.assertHeld(A, 'recursive-read' as never), code('ERR_INVALID_ARG'));
       if (enabled) lockdep.assertNotHeld(A);
       lockdep.acquire(A, { mode: 'read' }); // good input still works
       if (enabled) lockdep.assertHeld(A, 'read');
