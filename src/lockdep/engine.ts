@@ -39,6 +39,7 @@
  * SYNC-BLOCKING inversion against this thread's usage bits; the thread that finds one reports it
  * (so two threads may find one cycle at once: each records it, only one prints it).
  */
+import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
 import type { AcquireOptions, HeldLock, HeldLockToken, LockClass, LockMode, ReportKind, WaitKind, LockdepReport } from './hooks.js';
 import { QuiesceError } from '../errors.js';
 import { intern, resetClasses, type Cls } from './classes.js';
@@ -403,6 +404,28 @@ function sweep(): void {
   if (again) armSweep();
 }
 
+/** An action named in an environment variable or in inherited options; anything else: 'warn'. */
+export function asAction(a: unknown): Action {
+  return a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn';
+}
+
+/*
+ * Passing lockdep on to workers: worker environment data (node:worker_threads) that enable() sets
+ * and disable() deletes, holding this thread's options; every worker started afterwards (and
+ * theirs) enables lockdep at load with them (hooks.ts, inheritedOptions()). `from` is the setter's
+ * threadId: getEnvironmentData also returns what the current thread set, and a second copy of
+ * quiesce loaded later in that same thread (two installed versions, a test runner's fresh module
+ * registry) must not come up enabled because of it.
+ */
+export const INHERIT_KEY = 'quiesce.lockdep.enabled';
+
+/** The options an enabling ancestor thread passed on to this one, if any (hooks.ts, at load). */
+export function inheritedOptions(): { action: Action; stacks: boolean } | null {
+  const o = getEnvironmentData(INHERIT_KEY) as { action?: unknown; stacks?: unknown; from?: unknown } | undefined;
+  if (o === undefined || o === null || typeof o !== 'object' || o.from === threadId) return null;
+  return { action: asAction(o.action), stacks: o.stacks !== false };
+}
+
 export const engine = {
   /**
    * hooks.ts ld.track: report an async hold if its guard is collected while still held (see
@@ -435,6 +458,7 @@ export const engine = {
       }
     }
     setFlag(true);
+    setEnvironmentData(INHERIT_KEY, { action: state.action, stacks: state.stacks, from: threadId }); // workers started from now on
   },
 
   /**
@@ -448,6 +472,7 @@ export const engine = {
     setFlag(false);
     ctx.stopTracking();
     closeChannel();
+    setEnvironmentData(INHERIT_KEY, undefined); // deletes it: workers started from now on start disabled
   },
 
   /**

@@ -19,8 +19,7 @@
  * THIS FILE IS THE CONTRACT. lockdep/ implements it (see lockdep/index.ts); primitives import
  * only from here.
  */
-import { getEnvironmentData, setEnvironmentData, threadId } from 'node:worker_threads';
-import { engine } from './engine.js';
+import { asAction, engine, inheritedOptions } from './engine.js';
 import { installFileSink } from './sink.js';
 
 export type LockMode = 'write' | 'read' | 'recursive-read';
@@ -163,45 +162,20 @@ export const ld = {
   },
 };
 
-/**
- * Worker environment data (node:worker_threads setEnvironmentData) set by lockdep.enable() (and by
- * QUIESCE_LOCKDEP=1 at load) and deleted by disable(): the options of the thread that enabled
- * lockdep, inherited by every worker it starts afterwards (and by theirs), which enables lockdep
- * at load with them. `from` is the setter's threadId: getEnvironmentData also returns what the
- * current thread set, and a second copy of quiesce loaded later in that same thread (two installed
- * versions, a test runner's fresh module registry) must not come up enabled because of it.
- */
-export const LOCKDEP_INHERIT_KEY = 'quiesce.lockdep.enabled';
-
-/** lockdep.enable()/QUIESCE_LOCKDEP=1: workers started from now on enable lockdep with these options. */
-export function passOnEnabled(o: { action: 'throw' | 'warn' | 'collect'; stacks: boolean }): void {
-  setEnvironmentData(LOCKDEP_INHERIT_KEY, { action: o.action, stacks: o.stacks, from: threadId });
-}
-
-/** lockdep.disable(): workers started from now on start with lockdep disabled. */
-export function stopPassingOn(): void {
-  setEnvironmentData(LOCKDEP_INHERIT_KEY, undefined); // deletes the key
-}
-
 // lockdep flips `ld.on`; at load, before any primitive runs, QUIESCE_LOCKDEP=1
 // (QUIESCE_LOCKDEP_ACTION=throw|warn|collect) enables it in every thread, and otherwise an
-// enable() of the thread (or an ancestor) that started this one does.
+// enable() of the thread (or an ancestor) that started this one does (engine.ts inheritedOptions;
+// every enable() passes its options on, so the env-var one reaches workers with an env of their own).
 engine.bindFlag((on) => {
   ld.on = on;
 });
 if (typeof process !== 'undefined' && process.env.QUIESCE_LOCKDEP === '1') {
-  const a = process.env.QUIESCE_LOCKDEP_ACTION;
-  const action = a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn';
-  engine.enable({ action });
-  passOnEnabled({ action, stacks: true }); // also to workers started with an env of their own
+  engine.enable({ action: asAction(process.env.QUIESCE_LOCKDEP_ACTION) });
   // `quiesce check` collects every thread's reports through this file (lockdep/sink.ts).
   if (process.env.QUIESCE_LOCKDEP_OUT) installFileSink(process.env.QUIESCE_LOCKDEP_OUT, (cb) => engine.onReport(cb));
 } else {
-  const inherited = getEnvironmentData(LOCKDEP_INHERIT_KEY) as { action?: unknown; stacks?: unknown; from?: unknown } | undefined;
-  if (inherited !== undefined && inherited !== null && typeof inherited === 'object' && inherited.from !== threadId) {
-    const a = inherited.action;
-    engine.enable({ action: a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn', stacks: inherited.stacks !== false });
-  }
+  const inherited = inheritedOptions();
+  if (inherited !== null) engine.enable(inherited);
 }
 
 export type ReportKind =

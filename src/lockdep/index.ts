@@ -12,14 +12,14 @@
  *    one held by another context of this thread (a guard may unlock from anywhere); none: 'bad-unlock'.
  *  - assertHeld/assertNotHeld throw ERR_LOCKDEP when the assertion fails (no-ops while disabled).
  *  - enable()/disable() act on the calling thread now and on every worker it starts afterwards
- *    (inherited through worker environment data, hooks.ts); workers already running keep their
+ *    (inherited through worker environment data, engine.ts); workers already running keep their
  *    own setting (QUIESCE_LOCKDEP=1 enables every thread from its start). Annotations and
  *    assertions check their arguments (ERR_INVALID_ARG) whether or not lockdep is enabled.
  *  - action 'throw' throws ERR_LOCKDEP from acquisitions (circular, recursive, inconsistent-usage)
  *    and waits (invalid-wait); bad unlocks, freed held locks, exits with locks held and primitive-
  *    raised reports are recorded/printed but never thrown.
  */
-import { ld, passOnEnabled, stopPassingOn, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
+import { ld, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
 import { engine, type Action } from './engine.js';
 import { graphSnapshot, toDot } from './graph.js';
 import { QuiesceError } from '../errors.js';
@@ -82,13 +82,10 @@ export const lockdep = {
     if (a !== undefined && a !== 'throw' && a !== 'warn' && a !== 'collect') {
       throw new QuiesceError('ERR_INVALID_ARG', `lockdep.enable: action must be 'throw', 'warn' or 'collect', got ${String(a)}`);
     }
-    engine.enable(options ?? {});
-    // Workers this thread starts from now on enable lockdep at load with the same options (hooks.ts).
-    passOnEnabled({ action: a ?? 'warn', stacks: options?.stacks !== false });
+    engine.enable(options ?? {}); // also for the workers this thread starts from now on (engine.ts)
   },
   disable(): void {
     engine.disable();
-    stopPassingOn(); // workers started from now on start disabled
   },
   reset(): void {
     engine.reset();

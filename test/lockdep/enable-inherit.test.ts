@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
-import { engine } from '../../src/lockdep/engine.js';
+import { Worker, getEnvironmentData, setEnvironmentData } from 'node:worker_threads';
+import { INHERIT_KEY } from '../../src/lockdep/engine.js';
 import { lockdep } from '../../src/lockdep/index.js';
 import { until, withTimeout } from '../helpers.js';
 
@@ -80,7 +80,9 @@ describe('lockdep.enable() reaches workers started afterwards', () => {
 
   it('a second copy of quiesce loaded later in the enabling thread itself does not come up enabled', async () => {
     lockdep.enable({ action: 'collect' });
-    engine.disable(); // lockdep off here, the options for workers still set (only lockdep.disable() deletes them)
+    const passedOn = getEnvironmentData(INHERIT_KEY); // what enable() left for this thread's workers
+    lockdep.disable();
+    setEnvironmentData(INHERIT_KEY, passedOn); // lockdep off here, with those options still set
     // A fresh instance of hooks.js (its load-time check runs again), sharing this engine; without
     // QUIESCE_LOCKDEP, which would rightly enable every copy (the suite's lockdep run sets it).
     const env = process.env.QUIESCE_LOCKDEP;
