@@ -404,9 +404,14 @@ function sweep(): void {
   if (again) armSweep();
 }
 
+/** Whether `a` names an action (lockdep.enable's check, and asAction below). */
+export function isAction(a: unknown): a is Action {
+  return a === 'throw' || a === 'collect' || a === 'warn';
+}
+
 /** An action named in an environment variable or in inherited options; anything else: 'warn'. */
 export function asAction(a: unknown): Action {
-  return a === 'throw' || a === 'collect' || a === 'warn' ? a : 'warn';
+  return isAction(a) ? a : 'warn';
 }
 
 /*

@@ -20,7 +20,7 @@
  *    raised reports are recorded/printed but never thrown.
  */
 import { ld, type LockClass, type LockMode, type LockdepReport } from './hooks.js';
-import { engine, type Action } from './engine.js';
+import { engine, isAction, type Action } from './engine.js';
 import { graphSnapshot, toDot } from './graph.js';
 import { QuiesceError } from '../errors.js';
 
@@ -79,7 +79,7 @@ function acquireArgs(o: unknown): { mode: LockMode; try: boolean; wait: 'sync' |
 export const lockdep = {
   enable(options?: LockdepEnableOptions): void {
     const a = options?.action;
-    if (a !== undefined && a !== 'throw' && a !== 'warn' && a !== 'collect') {
+    if (a !== undefined && !isAction(a)) {
       throw new QuiesceError('ERR_INVALID_ARG', `lockdep.enable: action must be 'throw', 'warn' or 'collect', got ${String(a)}`);
     }
     engine.enable(options ?? {}); // also for the workers this thread starts from now on (engine.ts)
