@@ -1,6 +1,7 @@
 /* `quiesce bench [--json FILE] [--only GROUP,...]`: run the benchmark groups and print the table. */
 import { writeFileSync } from 'node:fs';
 import { checkOutputs, parseArgs, UsageError } from './args.js';
+import { lockdep } from '../lockdep/index.js';
 
 export async function runBench(argv: string[]): Promise<number> {
   const { options, rest } = parseArgs(argv, ['json', 'only']);
@@ -8,6 +9,13 @@ export async function runBench(argv: string[]): Promise<number> {
   const bad = checkOutputs(options, ['json']); // before minutes of benchmarking, not after
   if (bad) {
     process.stderr.write(`quiesce bench: ${bad}\n`);
+    return 2;
+  }
+  if (lockdep.enabled) {
+    // Every figure is quiesce without lockdep (the lockdep group starts its own lockdep-on worker),
+    // and a thread that ever had lockdep on runs async code slower for good (README section 11):
+    // refuse rather than print ratios that mean something else.
+    process.stderr.write('quiesce bench: lockdep is enabled in this process (QUIESCE_LOCKDEP=1?); the benchmarks measure quiesce without it: run them without QUIESCE_LOCKDEP\n');
     return 2;
   }
   let suite: typeof import('../../bench/suite.js');

@@ -95,6 +95,15 @@ describe('quiesce check', () => {
     }
   });
 
+  it('bench under QUIESCE_LOCKDEP=1 is refused before any group runs (exit 2, no stack): its ratios would mean something else', () => {
+    const r = spawnSync(process.execPath, [cli, 'bench', '--only', 'lockdep'], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '1' } });
+    const out = r.stdout + r.stderr;
+    assert.equal(r.status, 2, out);
+    assert.match(r.stderr, /quiesce bench: lockdep is enabled in this process \(QUIESCE_LOCKDEP=1\?\)/);
+    assert.doesNotMatch(out, /running lockdep/);
+    assert.doesNotMatch(out, /\n\s+at /, `printed a stack: ${out}`);
+  });
+
   it("bench --only with an unknown group and demo with any argument are refused (exit 2); the usage lists bench --only", () => {
     const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60000, env: { ...process.env, QUIESCE_LOCKDEP: '' } });
     const bench = run(['bench', '--only', 'rcu,nosuch']);
