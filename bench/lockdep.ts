@@ -7,7 +7,9 @@
  *    before, after) installed, which is how lockdep follows async tasks (lockdep/context.ts): what
  *    any per-task context tracking costs on Node 20, for reference;
  *  - (info) the async loop in a thread that enabled lockdep once and disabled it again, against
- *    one that never did: what lockdep.disable() does not give back (below).
+ *    one that never did: what lockdep.disable() does not give back (below);
+ *  - (model) the async loop with the least a per-task lock tracker on promise hooks must do
+ *    (workers/lockdep-loop.ts 'model'): the yardstick for lockdep's own async bookkeeping.
  * The sync row runs here, lockdep switched on for the figure's rounds and off for the baseline's,
  * alternating (measurePair). The async rows cannot: once any promise hook has been installed,
  * V8 keeps some of its promise and `await` fast paths off for the rest of the isolate's life
@@ -133,11 +135,12 @@ export async function benchLockdep(): Promise<Row[]> {
   const on = new LoopWorker('on');
   const hooks = new LoopWorker('hooks');
   const wasOn = new LoopWorker('was-on');
-  const all = [off, on, hooks, wasOn];
+  const model = new LoopWorker('model');
+  const all = [off, on, hooks, wasOn, model];
   try {
     await Promise.all(all.map((w) => w.ready));
     const sync = benchSync();
-    const [asyncOff, asyncOn, asyncHooks, asyncWasOn] = await alternate([off, on, hooks, wasOn], 5_000, 15, 2);
+    const [asyncOff, asyncOn, asyncHooks, asyncWasOn, asyncModel] = await alternate(all, 5_000, 15, 2);
     const reports = await Promise.all(all.map((w) => w.done()));
     if (reports.some((n) => n !== 0)) throw new Error(`bench-lockdep: unexpected lockdep reports in the workers: ${reports.join(', ')}`);
     return [
@@ -145,6 +148,7 @@ export async function benchLockdep(): Promise<Row[]> {
       row('lockdep', '3 nested Mutex await lock()/unlock, lockdep on', asyncOn!, 'lockdep off', asyncOff!, 'ns', { kind: 'within', x: 2 }),
       row('lockdep', '(floor) same async loop, empty V8 promise hooks', asyncHooks!, 'no hooks', asyncOff!, 'ns', { kind: 'info', x: 0 }, 'the cost of any per-task context tracking on Node 20'),
       row('lockdep', '(info) same async loop, lockdep enabled then disabled', asyncWasOn!, 'never enabled', asyncOff!, 'ns', { kind: 'info', x: 0 }, "V8's async fast paths stay off once a promise hook was installed"),
+      row('lockdep', '(model) same async loop, a minimal per-task lock tracker', asyncModel!, 'lockdep off', asyncOff!, 'ns', { kind: 'info', x: 0 }, 'hooks + one node per hold, no validation: the yardstick for lockdep'),
     ];
   } finally {
     await Promise.all(all.map((w) => w.terminate()));
