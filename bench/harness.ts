@@ -98,43 +98,41 @@ export function measurePair(figure: (n: number) => void, baseline: (n: number) =
   return { figure: median(f), baseline: median(b) };
 }
 
+/**
+ * Medians of several async samplers, alternating: `warmups` rounds and then `rounds` rounds, each
+ * round calling every sampler once, in order; a sampler returns one round's measurement.
+ */
+export async function alternate(samplers: (() => Promise<number>)[], rounds: number, warmups: number): Promise<number[]> {
+  const times: number[][] = samplers.map(() => []);
+  for (let r = 0; r < warmups + rounds; r++) {
+    for (let i = 0; i < samplers.length; i++) {
+      const t = await samplers[i]!();
+      if (r >= warmups) times[i]!.push(t);
+    }
+  }
+  return times.map(median);
+}
+
 /** Median ns/op of two async batch functions (`fn(n)` runs n operations), alternating rounds. */
 export async function measureAsyncLoopPair(figure: (n: number) => Promise<void>, baseline: (n: number) => Promise<void>, n = 20_000, rounds = 11): Promise<{ figure: number; baseline: number }> {
-  const once = async (fn: (n: number) => Promise<void>): Promise<number> => {
+  const once = (fn: (n: number) => Promise<void>) => async (): Promise<number> => {
     const t0 = process.hrtime.bigint();
     await fn(n);
     return Number(process.hrtime.bigint() - t0) / n;
   };
-  for (let i = 0; i < 2; i++) {
-    await once(figure);
-    await once(baseline);
-  }
-  const f: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    f.push(await once(figure));
-    b.push(await once(baseline));
-  }
-  return { figure: median(f), baseline: median(b) };
+  const [f, b] = await alternate([once(figure), once(baseline)], rounds, 2);
+  return { figure: f!, baseline: b! };
 }
 
 /** Median ms of an async operation, alternating with its baseline. */
 export async function measureAsyncPair(figure: () => Promise<void>, baseline: () => Promise<void>, rounds = 30): Promise<{ figure: number; baseline: number }> {
-  for (let i = 0; i < 5; i++) {
-    await figure();
-    await baseline();
-  }
-  const f: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    let t0 = performance.now();
-    await figure();
-    f.push(performance.now() - t0);
-    t0 = performance.now();
-    await baseline();
-    b.push(performance.now() - t0);
-  }
-  return { figure: median(f), baseline: median(b) };
+  const once = (fn: () => Promise<void>) => async (): Promise<number> => {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  const [f, b] = await alternate([once(figure), once(baseline)], rounds, 5);
+  return { figure: f!, baseline: b! };
 }
 
 export function formatTable(rows: Row[]): string {

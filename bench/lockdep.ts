@@ -25,7 +25,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { Domain, lockdep } from '../src/index.js';
-import { consume, measurePair, row, type Row } from './harness.js';
+import { alternate, consume, measurePair, row, type Row } from './harness.js';
 import type { LoopMode, LoopReply, LoopRequest } from './workers/lockdep-loop.js';
 
 const WORKER_URL = new URL('./workers/lockdep-loop.js', import.meta.url);
@@ -38,9 +38,7 @@ class LoopWorker {
   readonly ready: Promise<void>;
 
   constructor(mode: LoopMode) {
-    const env = { ...process.env };
-    delete env.QUIESCE_LOCKDEP; // the configuration is the mode, not the caller's environment
-    this.w = new Worker(WORKER_URL, { workerData: { mode }, env });
+    this.w = new Worker(WORKER_URL, { workerData: { mode } }); // lockdep inherited: the worker refuses (and quiesce bench refuses first)
     this.w.on('message', (r: LoopReply) => {
       const f = this.next;
       this.next = null;
@@ -80,23 +78,6 @@ class LoopWorker {
   terminate(): Promise<number> {
     return this.w.terminate();
   }
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
-/**
- * Median ns/iteration of the async loop in each worker, alternating one round per worker, after
- * `warmups` rounds each (JIT tiers up).
- */
-async function alternate(ws: LoopWorker[], n: number, rounds: number, warmups: number): Promise<number[]> {
-  const times: number[][] = ws.map(() => []);
-  for (let r = 0; r < warmups + rounds; r++) {
-    for (let i = 0; i < ws.length; i++) {
-      const t = await ws[i]!.time(n);
-      if (r >= warmups) times[i]!.push(t);
-    }
-  }
-  return times.map(median);
 }
 
 /** The sync row, in this thread: 3 nested lockSync/unlock, lockdep on vs off (alternating rounds). */
@@ -140,7 +121,12 @@ export async function benchLockdep(): Promise<Row[]> {
   try {
     await Promise.all(all.map((w) => w.ready));
     const sync = benchSync();
-    const [asyncOff, asyncOn, asyncHooks, asyncWasOn, asyncModel] = await alternate(all, 5_000, 15, 2);
+    // One round per worker in turn, after two warm-up rounds each (JIT tiers up).
+    const [asyncOff, asyncOn, asyncHooks, asyncWasOn, asyncModel] = await alternate(
+      all.map((w) => () => w.time(5_000)),
+      15,
+      2,
+    );
     const reports = await Promise.all(all.map((w) => w.done()));
     if (reports.some((n) => n !== 0)) throw new Error(`bench-lockdep: unexpected lockdep reports in the workers: ${reports.join(', ')}`);
     return [
